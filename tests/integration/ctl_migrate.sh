@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# parkfeedctl migrate: twice, two at once, by a CREATEROLE/CREATEDB role; every object
+# commented; the CLI's --help, --version and one-line errors.
+set -euo pipefail
+source "$PF_SOURCE_DIR/tests/lib/env.sh"
+pf_env_init
+pf_pg_start
+pf_pg_migrate
+cd "$PF_TMP"
+
+super_db() { echo "host=127.0.0.1 port=$PF_PG_PORT dbname=$1 user=${2:-postgres}"; }
+
+# again, on a migrated database
+"$PF_CTL" -d "$PF_PG_SUPER_CONNINFO" migrate >again.out || pf_fail "second migrate"
+pf_assert_eq "$(cat again.out)" "schema at version 1" "second migrate applies nothing"
+pf_assert_eq "$(pf_psql "SELECT string_agg(version || ':' || name, ',') FROM
+	parking.schema_migrations")" "1:base" "versions recorded"
+
+# two at once on a fresh database
+pf_psql "CREATE DATABASE twice" >/dev/null
+"$PF_CTL" -d "$(super_db twice)" migrate >a.out 2>&1 & a=$!
+"$PF_CTL" -d "$(super_db twice)" migrate >b.out 2>&1 & b=$!
+wait $a || pf_fail "concurrent migrate a: $(cat a.out)"
+wait $b || pf_fail "concurrent migrate b: $(cat b.out)"
+pf_assert_eq "$(cat a.out b.out | grep -c '^applied 001_base$')" 1 "applied exactly once"
+pf_assert_eq "$(pf_psql_as "$(super_db twice)" "SELECT count(*) FROM parking.schema_migrations")" 1 \
+	"one version row"
+
+# a non-superuser with CREATEROLE and CREATEDB migrating its own database
+pf_psql "CREATE ROLE pf_admin LOGIN CREATEROLE CREATEDB" >/dev/null
+pf_psql "CREATE DATABASE admindb OWNER pf_admin" >/dev/null
+"$PF_CTL" -d "$(super_db admindb pf_admin)" migrate >admin.out 2>&1 ||
+	pf_fail "migrate as CREATEROLE role: $(cat admin.out)"
+pf_assert_eq "$(pf_psql_as "$(super_db admindb)" "SELECT nspowner::regrole FROM pg_namespace
+	WHERE nspname = 'parking'")" parkfeed_owner "schema owner"
+"$PF_CTL" -d "$(super_db admindb pf_admin)" maintain >/dev/null || pf_fail "maintain as pf_admin"
+
+# roles are group roles
+pf_assert_eq "$(pf_psql "SELECT string_agg(rolname || ':' || rolcanlogin, ' ' ORDER BY rolname)
+	FROM pg_roles WHERE rolname LIKE 'parkfeed\_%'")" \
+	"parkfeed_ingest:false parkfeed_operator:false parkfeed_owner:false parkfeed_reader:false" \
+	"group roles"
+# every table, view and view/table column an operator sees carries a comment; all owned by owner
+pf_assert_eq "$(pf_psql "SELECT string_agg(c.relname, ' ') FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'parking'
+	AND c.relkind IN ('r', 'p', 'v') AND obj_description(c.oid, 'pg_class') IS NULL")" "" \
+	"uncommented tables or views"
+pf_assert_eq "$(pf_psql "SELECT string_agg(c.relname || '.' || a.attname, ' ') FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+	WHERE n.nspname = 'parking' AND c.relkind IN ('r', 'p', 'v') AND a.attnum > 0
+	AND NOT a.attisdropped AND c.relname IN ('lots', 'occupancy', 'lot_state', 'rejected',
+	'stage_history', 'district_targets', 'district_progress', 'lot_availability')
+	AND col_description(c.oid, a.attnum) IS NULL
+	AND a.attname NOT IN ('lot_id', 'district', 'name', 'id', 'year')")" "" "uncommented columns"
+pf_assert_eq "$(pf_psql "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON
+	n.oid = c.relnamespace WHERE n.nspname = 'parking' AND c.relkind IN ('r', 'p', 'v', 'S')
+	AND c.relowner <> 'parkfeed_owner'::regrole")" 0 "everything owned by parkfeed_owner"
+pf_assert_eq "$(pf_psql "SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
+	JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'parking'
+	AND has_function_privilege('parkfeed_ingest', p.oid, 'EXECUTE')")" \
+	"ingest_occupancy ingest_rejected ingest_status" "parkfeed_ingest executes only these"
+
+# the CLI surface
+[[ $("$PF_CTL" --version) == "parkfeedctl "[0-9]* ]] || pf_fail "--version"
+for cmd in "" migrate maintain "lots" "lots import" "lots list" "lots show" "lots set-stage" \
+	"lots set" targets progress status; do
+	# shellcheck disable=SC2086
+	out=$("$PF_CTL" $cmd --help) || pf_fail "$cmd --help failed"
+	[[ $out == "usage: parkfeedctl"* ]] || pf_fail "$cmd --help: $out"
+done
+set +e
+"$PF_CTL" frobnicate 2>err.txt; rc=$?
+set -e
+pf_assert_eq "$rc" 2 "unknown command exit status"
+pf_assert_eq "$(wc -l <err.txt)" 1 "one-line error"
+set +e
+"$PF_CTL" -d "host=127.0.0.1 port=1 dbname=x connect_timeout=2" status 2>err.txt; rc=$?
+set -e
+pf_assert_eq "$rc" 1 "connection failure exit status"
+pf_assert_eq "$(wc -l <err.txt)" 1 "connection failure: one line"
+grep -q "cannot connect" err.txt || pf_fail "connection error: $(cat err.txt)"
+# the config file path: [postgres] conninfo and password_file
+echo "unused-secret" >pw.txt
+cat >ctl.conf <<-CONF
+	[postgres]
+	conninfo = $PF_OPERATOR_CONNINFO
+	password_file = $PF_TMP/pw.txt
+	CONF
+"$PF_CTL" -c ctl.conf status >/dev/null || pf_fail "status with -c"
+# and the PG* environment (env.sh exports PGHOST, PGPORT, PGUSER, PGDATABASE)
+out=$("$PF_CTL" status) || pf_fail "status from environment"
+[[ $out == "lots by stage:"* ]] || pf_fail "status from environment: $out"
+pf_pass

@@ -1,0 +1,64 @@
+/* parkfeedctl internals: options, the connection, query helpers, one entry point per command. */
+#ifndef CTL_H
+#define CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "pf_ledger.h"
+
+struct ctl_opts {
+	const char *conninfo;    /* -d */
+	const char *config;      /* -c */
+};
+
+/* One schema/NNN_name.sql file, embedded at build time (schema_sql.c, generated). */
+struct ctl_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+extern const struct ctl_migration ctl_migrations[];
+extern const size_t ctl_n_migrations;
+
+/* conn.c */
+PGconn *ctl__connect(const struct ctl_opts *o);
+/* "parkfeedctl: " + message on one line, to stderr. */
+void ctl__err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a failed result (primary message and hint) on one line, with a prefix. */
+void ctl__err_result(const char *what, const PGresult *res);
+/* Run a command with text parameters; NULL on error (reported). Caller PQclear()s. */
+PGresult *ctl__exec(PGconn *conn, const char *what, const char *sql, int n,
+		    const char *const *params);
+/* Run a command expecting no rows; 0 or -1 (reported). */
+int ctl__cmd(PGconn *conn, const char *what, const char *sql);
+/* The OS user running us (SUDO_USER when under sudo): the actor of audited changes. */
+const char *ctl__actor(void);
+/* Value of a cell, NULL when SQL NULL. */
+const char *ctl__val(const PGresult *res, int row, int col);
+/* Write a rendered buffer to stdout; 0 or -1 (reported). */
+int ctl__emit(struct pf_buf *b);
+/* getopt_long loop helper: does argv hold --help or -h among its options? */
+bool ctl__wants_help(int argc, char **argv);
+/* Parse a decimal integer in [lo, hi]; 0 or -1. */
+int ctl__parse_int(const char *s, long lo, long hi, long *out);
+/* YYYY-MM-DD of a real day. */
+bool ctl__valid_date(const char *s);
+
+enum ctl_format { CTL_FMT_TABLE = 0, CTL_FMT_CSV, CTL_FMT_JSON, CTL_FMT_MD };
+int ctl__parse_format(const char *s, bool md_ok, enum ctl_format *out);
+/* Print a result set as table (CJK aligned), csv or json (array of objects, all text). */
+int ctl__print_result(const PGresult *res, enum ctl_format fmt, const bool *right_align);
+
+/* Commands: argc/argv start at the command word; return the exit status. */
+int ctl_migrate(const struct ctl_opts *o, int argc, char **argv);
+int ctl_maintain(const struct ctl_opts *o, int argc, char **argv);
+int ctl_lots(const struct ctl_opts *o, int argc, char **argv);
+int ctl_lots_import(const struct ctl_opts *o, int argc, char **argv);
+int ctl_targets(const struct ctl_opts *o, int argc, char **argv);
+int ctl_progress(const struct ctl_opts *o, int argc, char **argv);
+int ctl_status(const struct ctl_opts *o, int argc, char **argv);
+
+#endif
