@@ -1,0 +1,95 @@
+/* --emit-lots-csv: the registry file for `parkfeedctl lots import`, same lots as the traffic. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim.h"
+
+/* RFC 4180: quote a field holding a comma, quote or line break, doubling inner quotes. */
+static void put_field(const char *s, bool last)
+{
+	if (strpbrk(s, ",\"\r\n")) {
+		putchar('"');
+		for (; *s; s++) {
+			if (*s == '"')
+				putchar('"');
+			putchar(*s);
+		}
+		putchar('"');
+	} else {
+		fputs(s, stdout);
+	}
+	putchar(last ? '\n' : ',');
+}
+
+static const char *const stage_names[] = { "planned", "upgrading", "upgraded", "connected",
+					   "accepted" };
+static const unsigned stage_weights[] = { 20, 25, 20, 20, 15 };
+
+/* Days before today when a lot entered its current stage: later stages, more recent dates. */
+static const int stage_age[][2] = { { 300, 500 }, { 120, 299 }, { 60, 199 }, { 10, 119 },
+				    { 1, 59 } };
+
+static int pick_stage(uint64_t *rng)
+{
+	unsigned r = (unsigned)(sim_next(rng) % 100);
+	for (int i = 0; i < 5; i++) {
+		if (r < stage_weights[i])
+			return i;
+		r -= stage_weights[i];
+	}
+	return 4;
+}
+
+int csv__emit(int n, uint64_t seed, bool with_stages, int64_t now_s)
+{
+	struct sim_lot *lots = lots__make(n, seed, 1u << FMT_NATIVE);
+	int64_t local_now = now_s + SIM_TZ_OFFSET_S;
+	time_t tt = (time_t)local_now;
+	struct tm tm;
+	char spaces[16], deadline[11], stage_at[11];
+
+	if (!lots) {
+		fprintf(stderr, "parkfeed-sim: out of memory for %d lots\n", n);
+		return 1;
+	}
+	gmtime_r(&tt, &tm);
+	/* Deadlines fall in this year (some passed already) or, for most lots, the next. */
+	struct tm jan1 = { .tm_year = tm.tm_year, .tm_mon = 0, .tm_mday = 1 };
+	struct tm jan1_next = { .tm_year = tm.tm_year + 1, .tm_mon = 0, .tm_mday = 1 };
+	int64_t this_year = (int64_t)timegm(&jan1) / 86400;
+	int64_t next_year = (int64_t)timegm(&jan1_next) / 86400;
+
+	fputs(with_stages ? "lot_id,name,district,spaces,deadline,stage,stage_at\n"
+			  : "lot_id,name,district,spaces,deadline\n", stdout);
+	for (int i = 0; i < n; i++) {
+		const struct sim_lot *lot = &lots[i];
+		uint64_t rng = sim_mix(seed ^ sim_mix(0xc5f1ULL + (uint64_t)i));
+
+		int64_t year = sim_range(&rng, 0, 99) < 30 ? this_year : next_year;
+
+		snprintf(spaces, sizeof(spaces), "%d", lot->spaces);
+		payload__local_date((year + sim_range(&rng, 0, 364)) * 86400 - SIM_TZ_OFFSET_S,
+				    deadline);
+		put_field(lot->id, false);
+		put_field(lot->name, false);
+		put_field(lot->district->name, false);
+		put_field(spaces, false);
+		put_field(deadline, !with_stages);
+		if (with_stages) {
+			int st = pick_stage(&rng);
+			int age = sim_range(&rng, stage_age[st][0], stage_age[st][1]);
+
+			payload__local_date(now_s - (int64_t)age * 86400, stage_at);
+			put_field(stage_names[st], false);
+			put_field(stage_at, true);
+		}
+	}
+	free(lots);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("parkfeed-sim: writing the CSV");
+		return 1;
+	}
+	return 0;
+}
