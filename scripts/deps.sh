@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages parkfeed builds, tests and demos with. Idempotent: when
+# everything is installed already it changes nothing and does not touch the network.
+#
+# The postgresql-15 package may create and start a system cluster (15/main on port 5432) and
+# mosquitto a system broker (port 1883). parkfeed's tests and demo never use them: they run
+# their own throwaway servers on free loopback ports (tests/lib/env.sh).
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential cmake pkg-config
+	libmosquitto-dev libuv1-dev libpq-dev libjansson-dev libinih-dev zlib1g-dev
+	libsystemd-dev libmicrohttpd-dev
+	# tests and demo
+	libcmocka-dev mosquitto mosquitto-clients postgresql-15 postgresql-client-15
+	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
+	# fuzzing
+	clang
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[[ $status == "install ok installed" ]] || missing+=("$p")
+done
+
+if (( ${#missing[@]} == 0 )); then
+	echo "deps: all ${#packages[@]} packages installed"
+	exit 0
+fi
+
+sudo=()
+if (( EUID != 0 )); then
+	command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+	sudo=(sudo)
+fi
+
+# A mirror that hiccups gets two more chances.
+apt() {
+	local try
+	for try in 1 2 3; do
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q "$@" && return 0
+		echo "deps: apt-get $1 failed (attempt $try)" >&2
+		sleep $(( try * 5 ))
+	done
+	return 1
+}
+
+echo "deps: installing ${missing[*]}"
+apt update
+apt install -y --no-install-recommends "${missing[@]}"
