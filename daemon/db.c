@@ -310,7 +310,10 @@ static void query_result(struct pf_db *db, PGresult *r)
 		return; /* the first error is the one that matters */
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	snprintf(res->sqlstate, sizeof(res->sqlstate), "%s", state ? state : "");
-	first_line(res->message, sizeof(res->message), PQresultErrorMessage(r));
+	/* The primary message alone: PQresultErrorMessage adds "ERROR:  " and context lines. */
+	const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	first_line(res->message, sizeof(res->message),
+		   primary ? primary : PQresultErrorMessage(r));
 	res->outcome = classify(state);
 }
 
