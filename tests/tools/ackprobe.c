@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 	mosquitto_subscribe_callback_set(m, on_subscribe);
 	if (mosquitto_connect(m, "127.0.0.1", port, 30) != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "pf-ackprobe: cannot connect to 127.0.0.1:%d\n", port);
-		return 1;
+		_exit(1);
 	}
 	mosquitto_subscribe(m, NULL, argv[2], 1);
 	/* CONNECT and SUBSCRIBE may go out; nothing after the subscription is acknowledged
@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 	deadline = now_s() + 10;
 	while (!subscribed && now_s() < deadline)
 		if (step(m, true, 100) < 0)
-			return 1;
+			_exit(1);
 	if (strcmp(mode, "count") == 0) {
 		double quiet = now_s() + 2;
 		while (now_s() < quiet) {
@@ -113,6 +113,8 @@ int main(int argc, char **argv)
 		printf("%d\n", received);
 		mosquitto_disconnect(m);
 		mosquitto_loop_write(m, 1);
+		mosquitto_destroy(m);
+		mosquitto_lib_cleanup();
 		return 0;
 	}
 	printf("ready\n");
@@ -120,7 +122,7 @@ int main(int argc, char **argv)
 	deadline = now_s() + 30;
 	while (received < want && now_s() < deadline)
 		if (step(m, !gated, 100) < 0)
-			return 1;
+			_exit(1);
 	printf("%d\n", received);
 	fflush(stdout);
 	_exit(received == want ? 0 : 1); /* die: no DISCONNECT, no cleanup */
