@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "pf_utf8.h"
 
 struct sbuf {
 	char *p;
@@ -82,36 +83,6 @@ static int add_i64(struct sbuf *s, size_t n_before, int64_t v)
 	return add_raw(s, n_before, tmp);
 }
 
-/* Length of a valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t left)
-{
-	unsigned char c = p[0];
-	size_t n;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2, cp = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3, cp = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return n;
-}
-
 /*
  * A quoted element. PostgreSQL text cannot hold NUL or invalid UTF-8, and one such value
  * would make the server refuse the whole batch: replace them with U+FFFD here.
@@ -124,7 +95,7 @@ static int add_text(struct sbuf *s, size_t n_before, const char *text, size_t n)
 		return -ENOMEM;
 	s->p[s->len++] = '"';
 	for (size_t i = 0; i < n;) {
-		size_t k = u[i] ? utf8_len(u + i, n - i) : 0;
+		size_t k = u[i] ? pf_utf8_seq(u + i, n - i) : 0;
 		if (k == 0) {
 			put(s, "\xEF\xBF\xBD", 3);
 			i++;

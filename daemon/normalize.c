@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "pf_normalize.h"
+#include "pf_utf8.h"
 
 #define TOTAL_MAX 100000
 #define TS_MS_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
@@ -44,35 +45,6 @@ int pf_field_from_name(const char *name)
 
 /* ---- text ---- */
 
-/* Length of the strict UTF-8 sequence at s (no overlongs, surrogates, > U+10FFFF), or 0. */
-static size_t utf8_seq(const uint8_t *s, size_t n)
-{
-	uint8_t c = s[0], lo = 0x80, hi = 0xBF;
-	size_t k;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		k = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		k = 3;
-		lo = c == 0xE0 ? 0xA0 : 0x80;
-		hi = c == 0xED ? 0x9F : 0xBF;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		k = 4;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		return 0;
-	}
-	if (n < k || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t j = 2; j < k; j++)
-		if ((s[j] & 0xC0) != 0x80)
-			return 0;
-	return k;
-}
-
 /* Longest prefix of at most max bytes that does not cut a UTF-8 sequence. */
 static size_t clip_utf8(const char *s, size_t n, size_t max)
 {
@@ -91,7 +63,7 @@ static void sanitize(char *s)
 	while (i < n) {
 		uint8_t c = (uint8_t)s[i];
 
-		if (c < 0x20 || c == 0x7F || (k = utf8_seq((const uint8_t *)s + i, n - i)) == 0) {
+		if (c < 0x20 || c == 0x7F || (k = pf_utf8_seq((const uint8_t *)s + i, n - i)) == 0) {
 			s[i++] = '?';
 			continue;
 		}
@@ -709,7 +681,7 @@ static enum scan_result scan(const uint8_t *p, size_t n, int max_depth, size_t *
 
 		*at = i;
 		if (b >= 0x80) {
-			if ((k = utf8_seq(p + i, n - i)) == 0)
+			if ((k = pf_utf8_seq(p + i, n - i)) == 0)
 				return SCAN_BAD_UTF8;
 			i += k;
 			blank = esc = false;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "pf_record.h"
+#include "pf_utf8.h"
 
 /*
  * Encoding, little-endian, strings as a length byte (u16 for topic and payload) + bytes:
@@ -91,40 +92,11 @@ static bool lot_id_ok(const char *s, bool may_be_empty)
 	return true;
 }
 
-/* Length of the strict UTF-8 sequence at s (no overlongs, surrogates, > U+10FFFF), or 0. */
-static size_t utf8_seq(const uint8_t *s, size_t n)
-{
-	uint8_t c = s[0], lo = 0x80, hi = 0xBF;
-	size_t k;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		k = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		k = 3;
-		lo = c == 0xE0 ? 0xA0 : 0x80;
-		hi = c == 0xED ? 0x9F : 0xBF;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		k = 4;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		return 0;
-	}
-	if (n < k || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t j = 2; j < k; j++)
-		if ((s[j] & 0xC0) != 0x80)
-			return 0;
-	return k;
-}
-
 /* Text the database will take: strict UTF-8 without NUL. */
 static bool text_ok(const uint8_t *s, size_t n)
 {
 	for (size_t i = 0, k; i < n; i += k)
-		if (s[i] == 0 || (k = utf8_seq(s + i, n - i)) == 0)
+		if (s[i] == 0 || (k = pf_utf8_seq(s + i, n - i)) == 0)
 			return false;
 	return true;
 }
