@@ -71,8 +71,14 @@ static int check_config(struct daemon *d, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	rc = pf_tz_load(d->cfg.ingest.local_timezone, &d->tz, err, errlen);
-	if (rc < 0)
+	if (rc < 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "%.200s", err);
+		snprintf(err, errlen, "%s: [ingest] local_timezone = %.64s: %s (use a zone of the tz "
+			 "database, e.g. Asia/Shanghai)", d->config_path,
+			 d->cfg.ingest.local_timezone, why);
 		return rc;
+	}
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
 		if (!secrets[i][0])
 			continue;
