@@ -194,7 +194,7 @@ COMMENT ON COLUMN parking.occupancy.free IS 'Free spaces';
 COMMENT ON COLUMN parking.occupancy.occupied IS 'Occupied spaces (total - free - occupied are out of service)';
 COMMENT ON COLUMN parking.occupancy.status IS 'open, closed, full, or NULL if not reported';
 COMMENT ON COLUMN parking.occupancy.seq IS 'The controller''s message counter, if it sends one';
-COMMENT ON COLUMN parking.occupancy.format IS 'Payload format the message arrived in (native, fiware-kv, fiware-ngsi-ld, ...)';
+COMMENT ON COLUMN parking.occupancy.format IS 'Payload format the message arrived in: native, vendor (field aliases), fiware (keyValues) or ngsi-ld';
 
 CREATE TABLE parking.occupancy_default PARTITION OF parking.occupancy DEFAULT;
 COMMENT ON TABLE parking.occupancy_default IS
