@@ -4,11 +4,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <ini.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +48,7 @@ _Static_assert(sizeof(enum pf_log_level) == sizeof(int), "CT_ENUM stores an int"
 static int check_topic_prefix(const char *v, char *why, size_t whylen);
 static int check_shared_group(const char *v, char *why, size_t whylen);
 static int check_protocols(const char *v, char *why, size_t whylen);
+static int check_listen(const char *v, char *why, size_t whylen);
 
 /* clang-format off */
 #define OFF(f) offsetof(struct pf_config, f)
@@ -123,13 +127,22 @@ static const struct config__key keys[] = {
 	       "batch: fdatasync before acknowledging; off: never (unsafe)"),
 
 	K_ENUM("log", "level", log.level, "info", level_choices, true, "lowest level logged"),
+
+	K_STR("metrics", "listen", metrics.listen, "", 0, false, check_listen,
+	      "ADDRESS:PORT of the /metrics and /healthz HTTP endpoint; empty = off"),
+	K_SIZE("metrics", "health_spool_bytes", metrics.health_spool_bytes, "64M", 0, 1 * TiB, true,
+	       "/healthz fails once the spool holds more than this while PostgreSQL is down"),
+
+	K_INT("systemd", "ready_timeout", systemd.ready_timeout, "30", 1, 3600, false,
+	      "seconds to wait for the broker before reporting ready (degraded) anyway"),
 };
 
 /* clang-format on */
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"mqtt", "postgres", "ingest", "spool", "log", "aliases"};
+static const char *const sections[] = {"mqtt", "postgres", "ingest", "spool",
+				       "log", "metrics", "systemd", "aliases"};
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static const struct {
@@ -500,6 +513,63 @@ static int check_protocols(const char *v, char *why, size_t whylen)
 		if (!*p)
 			return 0;
 	}
+}
+
+int pf_config_parse_listen(const char *v, struct sockaddr_storage *out, unsigned int *outlen)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(v, ':');
+	bool v6 = v[0] == '[';
+	size_t hlen;
+	int64_t port;
+
+	if (!colon || colon == v || !parse_int64(colon + 1, &port) || port < 1 || port > 65535)
+		return -EINVAL;
+	hlen = (size_t)(colon - v);
+	if (v6) {
+		if (hlen < 3 || v[hlen - 1] != ']')
+			return -EINVAL;
+		v++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, v, hlen);
+	host[hlen] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (!v6) {
+		struct sockaddr_in *a = (struct sockaddr_in *)out;
+
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return -EINVAL;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		*outlen = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
+
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+			return -EINVAL;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*outlen = sizeof(*a);
+	}
+	return 0;
+}
+
+static int check_listen(const char *v, char *why, size_t whylen)
+{
+	struct sockaddr_storage ss;
+	unsigned int len;
+
+	if (v[0] && pf_config_parse_listen(v, &ss, &len) < 0) {
+		snprintf(why, whylen,
+			 "\"%s\" is not ADDRESS:PORT (allowed: empty = off, a numeric IPv4 "
+			 "address or [IPv6] address, then :1..65535, e.g. 127.0.0.1:9187)",
+			 v);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Split compliant_protocols into cfg->protocols; the string was validated when set. */

@@ -16,8 +16,14 @@
 #include "pf_normalize.h"
 #include "pf_spool.h"
 #include "pf_tz.h"
+#include "metrics.h"
+#include "notify.h"
 #include "pf_version.h"
 #include "pipeline.h"
+
+#define READY_POLL_MS   100  /* how soon READY=1 follows the broker connection */
+#define FIGURES_MS      1000 /* metrics rendered this often */
+#define STATUS_EVERY_MS 3000 /* STATUS= this often */
 
 struct daemon {
 	uv_loop_t loop;
@@ -29,6 +35,17 @@ struct daemon {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	const char *config_path;
 	bool stopping;
+
+	struct pf_notify notify;
+	struct pf_metrics metrics;
+	struct pf_metrics_extra extra;  /* reload counts and the health threshold in force */
+	uv_timer_t ready_timer;         /* until READY=1: is the broker connected yet? */
+	uv_timer_t watchdog_timer;      /* WATCHDOG=1 at half of WATCHDOG_USEC */
+	uv_timer_t figures_timer;       /* metrics every second, STATUS= every few */
+	uint64_t start_ms;
+	uint64_t status_at_ms;          /* when STATUS= was last sent... */
+	uint64_t status_received;       /* ...and the received count then */
+	char degraded[160];             /* why READY=1 was sent without the broker, "" if not */
 };
 
 static void usage(FILE *out)
@@ -64,12 +81,15 @@ static void build_norm(struct daemon *d)
 /* Everything -t promises: the file, the zone, and the secrets the file names. */
 static int check_config(struct daemon *d, char *err, size_t errlen)
 {
-	const char *secrets[] = {d->cfg.mqtt.password_file, d->cfg.postgres.password_file};
+	const char *secrets[2];
 	int rc;
 
 	rc = pf_config_load(&d->cfg, d->config_path, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* Only now: loading replaces (and frees) the default strings. */
+	secrets[0] = d->cfg.mqtt.password_file;
+	secrets[1] = d->cfg.postgres.password_file;
 	rc = pf_tz_load(d->cfg.ingest.local_timezone, &d->tz, err, errlen);
 	if (rc < 0) {
 		char why[256];
@@ -99,6 +119,112 @@ static void on_pipeline_stopped(struct pf_pipeline *p)
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	uv_close((uv_handle_t *)&d->ready_timer, NULL);
+	uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
+	uv_close((uv_handle_t *)&d->figures_timer, NULL);
+}
+
+/* ---- what systemd and the metrics endpoint see ---- */
+
+/* One line of live figures for STATUS= (systemctl status shows it). */
+static void status_line(struct daemon *d, char *buf, size_t len)
+{
+	const struct pf_pipeline_stats *s = &d->pipeline.stats;
+	uint64_t now = uv_now(&d->loop), ms = now - d->status_at_ms;
+	struct pf_spool_stats sp;
+	double rate = ms ? (double)(s->received - d->status_received) * 1000.0 / (double)ms : 0;
+
+	pf_spool_stats(d->spool, &sp);
+	snprintf(buf, len,
+		 "%s%sreceived %.0f/s, stored %llu, rejected %llu, spool %llu bytes, broker %s, "
+		 "database %s",
+		 d->degraded[0] ? d->degraded : "", d->degraded[0] ? "; " : "", rate,
+		 (unsigned long long)s->stored, (unsigned long long)s->rejected_total,
+		 (unsigned long long)(sp.used_bytes + sp.staged_bytes),
+		 pf_mqtt_connected(&d->pipeline.mqtt) ? "up" : "down",
+		 pf_db_ready(&d->pipeline.db) ? "up" : "down");
+	d->status_at_ms = now;
+	d->status_received = s->received;
+}
+
+static void send_ready(struct daemon *d)
+{
+	char status[512];
+
+	d->extra.ready = true;
+	status_line(d, status, sizeof(status));
+	pf_notify_send(&d->notify, "READY=1\nSTATUS=%s", status);
+}
+
+static void on_ready_poll(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t waited = uv_now(&d->loop) - d->start_ms;
+
+	if (pf_mqtt_connected(&d->pipeline.mqtt)) {
+		d->degraded[0] = '\0';
+	} else if (waited >= (uint64_t)d->cfg.systemd.ready_timeout * 1000) {
+		/* Better a running service that says what is wrong than a start that hangs and
+		 * is killed: the spool is open and the broker connection keeps retrying. */
+		snprintf(d->degraded, sizeof(d->degraded),
+			 "degraded: no broker connection after %d s ([systemd] ready_timeout)",
+			 d->cfg.systemd.ready_timeout);
+		pf_warn("systemd: reporting ready while %s", d->degraded);
+	} else {
+		return;
+	}
+	uv_timer_stop(t);
+	send_ready(d);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	pf_notify_send(&d->notify, "WATCHDOG=1");
+}
+
+static void on_figures(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	char status[512];
+
+	if (d->degraded[0] && pf_mqtt_connected(&d->pipeline.mqtt)) {
+		pf_notice("systemd: broker connected, no longer degraded");
+		d->degraded[0] = '\0';
+	}
+	d->extra.health_spool_bytes = (uint64_t)d->cfg.metrics.health_spool_bytes;
+	pf_metrics_publish(&d->metrics, &d->pipeline, &d->extra);
+	if (!pf_notify_enabled(&d->notify) ||
+	    uv_now(&d->loop) - d->status_at_ms < STATUS_EVERY_MS)
+		return;
+	if (d->extra.ready) {
+		status_line(d, status, sizeof(status));
+		pf_notify_send(&d->notify, "STATUS=%s", status);
+	} else {
+		pf_notify_send(&d->notify, "STATUS=starting: waiting for the broker at %s:%d",
+			       d->cfg.mqtt.host, d->cfg.mqtt.port);
+		d->status_at_ms = uv_now(&d->loop);
+	}
+}
+
+static void start_notify(struct daemon *d)
+{
+	uv_timer_t *timers[] = {&d->ready_timer, &d->watchdog_timer, &d->figures_timer};
+	uint64_t wd_ms = d->notify.watchdog_usec / 2000;
+
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+		uv_timer_init(&d->loop, timers[i]);
+		timers[i]->data = d;
+	}
+	d->start_ms = d->status_at_ms = uv_now(&d->loop);
+	uv_timer_start(&d->ready_timer, on_ready_poll, 0, READY_POLL_MS);
+	uv_timer_start(&d->figures_timer, on_figures, 0, FIGURES_MS);
+	/* From the loop, so that a stuck loop stops the pings and systemd restarts us. */
+	if (d->notify.watchdog_usec) {
+		uv_timer_start(&d->watchdog_timer, on_watchdog, 0, wd_ms ? wd_ms : 1);
+		pf_info("systemd: watchdog every %llu ms", (unsigned long long)(wd_ms ? wd_ms : 1));
+	}
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -112,30 +238,95 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	}
 	d->stopping = true;
 	pf_notice("%s: stopping (flushing, committing, disconnecting)", strsignal(signum));
+	pf_notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing and committing");
 	pf_pipeline_stop(&d->pipeline, on_pipeline_stopped);
 }
 
+#define SWAP(a, b)                                  \
+	do {                                        \
+		__typeof__(a) swap_tmp_ = (a);      \
+		(a) = (b);                          \
+		(b) = swap_tmp_;                    \
+	} while (0)
+
+/*
+ * Apply the reloadable keys of `next` that the running daemon can take safely: plain numbers
+ * the modules read on each use, and the normalizer's settings (it runs on this thread only,
+ * between messages). Owned storage is swapped into d->cfg, so freeing `next` frees the old.
+ */
+static int apply_reload(struct daemon *d, struct pf_config *next, char *err, size_t errlen)
+{
+	struct pf_config *c = &d->cfg;
+	struct pf_tz *tz = NULL;
+
+	if (strcmp(c->ingest.local_timezone, next->ingest.local_timezone) != 0 &&
+	    pf_tz_load(next->ingest.local_timezone, &tz, err, errlen) < 0)
+		return -EINVAL;
+	c->log.level = next->log.level;
+	pf_log_set_level(c->log.level);
+	c->metrics.health_spool_bytes = next->metrics.health_spool_bytes;
+	c->mqtt.reconnect_max = next->mqtt.reconnect_max;
+	c->postgres.connect_timeout = next->postgres.connect_timeout;
+	c->postgres.reconnect_max = next->postgres.reconnect_max;
+	c->ingest.batch_ms = next->ingest.batch_ms;
+	c->ingest.max_payload = next->ingest.max_payload;
+	c->ingest.clock_skew = next->ingest.clock_skew;
+	c->ingest.max_depth = next->ingest.max_depth;
+	c->ingest.max_topic_len = next->ingest.max_topic_len;
+	SWAP(c->ingest.local_timezone, next->ingest.local_timezone);
+	SWAP(c->ingest.compliant_protocols, next->ingest.compliant_protocols);
+	SWAP(c->protocols_buf, next->protocols_buf);
+	SWAP(c->n_protocols, next->n_protocols);
+	for (size_t i = 0; i < PF_MAX_PROTOCOLS; i++)
+		SWAP(c->protocols[i], next->protocols[i]);
+	SWAP(c->n_aliases, next->n_aliases);
+	for (size_t i = 0; i < PF_MAX_ALIASES; i++) {
+		SWAP(c->aliases[i], next->aliases[i]);
+		SWAP(c->alias_names[i], next->alias_names[i]);
+	}
+	if (tz) {
+		SWAP(d->tz, tz);
+		pf_tz_free(tz);
+	}
+	build_norm(d);
+	/* The spool took its limit when it was opened. */
+	if (c->spool.max_bytes != next->spool.max_bytes)
+		pf_warn("reload: [spool] max_bytes changed; it takes effect at the next start");
+	return 0;
+}
+
 /* Reload: keys marked reloadable take effect; a change to any other key needs a restart
- * and is reported; a broken file is refused and the running configuration stays. */
+ * and is reported; a broken file is refused and the running configuration stays. systemd
+ * hears RELOADING=1 before and READY=1 after, whatever the outcome. */
 static void on_hup(uv_signal_t *h, int signum)
 {
+	static const char *const level_names[] = {"debug", "info", "notice", "warning", "error"};
 	struct daemon *d = h->data;
 	struct pf_config next;
-	char err[512];
+	char err[512], status[512];
 
 	(void)signum;
+	pf_notify_reloading(&d->notify);
 	pf_config_init(&next);
-	if (pf_config_load(&next, d->config_path, err, sizeof(err)) < 0) {
+	if (pf_config_load(&next, d->config_path, err, sizeof(err)) < 0 ||
+	    apply_reload(d, &next, err, sizeof(err)) < 0) {
 		pf_err("reload refused, keeping the running configuration: %s", err);
-		pf_config_free(&next);
-		return;
+		d->extra.reloads_refused++;
+		snprintf(status, sizeof(status), "reload refused (see the log): %.400s", err);
+	} else {
+		if (pf_config_diff_nonreloadable(&d->cfg, &next, err, sizeof(err)))
+			pf_warn("reload: %s; restart parkfeedd to apply it", err);
+		pf_notice("reload: applied (log level %s, health_spool_bytes %lld)",
+			  level_names[d->cfg.log.level],
+			  (long long)d->cfg.metrics.health_spool_bytes);
+		d->extra.reloads_applied++;
+		status_line(d, status, sizeof(status));
 	}
-	if (pf_config_diff_nonreloadable(&d->cfg, &next, err, sizeof(err)))
-		pf_warn("reload: %s; restart parkfeedd to apply it", err);
-	pf_log_set_level(next.log.level);
-	d->cfg.log.level = next.log.level;
-	pf_notice("reload: log level applied");
 	pf_config_free(&next);
+	d->extra.health_spool_bytes = (uint64_t)d->cfg.metrics.health_spool_bytes;
+	pf_metrics_publish(&d->metrics, &d->pipeline, &d->extra);
+	/* Before the first READY=1 a reload must not announce readiness early. */
+	pf_notify_send(&d->notify, "%sSTATUS=%s", d->extra.ready ? "READY=1\n" : "", status);
 }
 
 static int open_spool(struct daemon *d, char *err, size_t errlen)
@@ -171,6 +362,7 @@ static void watch_signal(struct daemon *d, uv_signal_t *h, int signum, uv_signal
 static int run(struct daemon *d)
 {
 	char err[512];
+	int rc;
 
 	if (open_spool(d, err, sizeof(err)) < 0) {
 		pf_err("%s", err);
@@ -188,11 +380,24 @@ static int run(struct daemon *d)
 	watch_signal(d, &d->sig_term, SIGTERM, on_stop_signal);
 	watch_signal(d, &d->sig_int, SIGINT, on_stop_signal);
 	watch_signal(d, &d->sig_hup, SIGHUP, on_hup);
+	rc = pf_notify_init(&d->notify);
+	if (rc < 0)
+		pf_warn("systemd: $NOTIFY_SOCKET is not usable (%s); no notifications",
+			strerror(-rc));
+	if (pf_metrics_start(&d->metrics, d->cfg.metrics.listen, err, sizeof(err)) < 0) {
+		pf_err("%s", err);
+		pf_notify_send(&d->notify, "STATUS=failed: %.400s", err);
+		return 1;
+	}
+	d->extra.start_time = (int64_t)time(NULL);
 	pf_notice("parkfeedd %s starting: broker %s:%d, spool %s (fsync %s)", PF_VERSION,
 		  d->cfg.mqtt.host, d->cfg.mqtt.port, d->cfg.spool.dir,
 		  d->cfg.spool.fsync ? "batch" : "off");
 	pf_pipeline_start(&d->pipeline);
+	start_notify(d);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
+	pf_metrics_stop(&d->metrics);
+	pf_notify_close(&d->notify);
 	pf_pipeline_free(&d->pipeline);
 	if (uv_loop_close(&d->loop) != 0)
 		pf_warn("event loop closed with handles still open");

@@ -35,6 +35,7 @@ struct pipeline__txn {
 	struct pf_spool_pos start, end;   /* the spool records it covers */
 	uint32_t records;
 	int64_t oldest;                   /* oldest received_at, for the lag figure */
+	uint64_t sent_ns;                 /* uv_hrtime() at send, for the commit latency */
 	enum txn_kind kind;
 };
 
@@ -281,10 +282,12 @@ static int send_build(struct pf_pipeline *p, struct pf_spool_pos start, enum txn
 	t->records = (uint32_t)pf_batch_records(p->build);
 	t->oldest = pf_batch_oldest(p->build);
 	t->kind = kind;
+	t->sent_ns = uv_hrtime();
 	if (pf_db_send(&p->db, q, nq, t) < 0) {
 		p->txn_count--; /* never reached the server; the connection's loss is handled */
 		return -EAGAIN;
 	}
+	pf_hist_observe(&p->stats.batch_records, PF_HIST_BATCH_RECORDS, t->records);
 	pf_batch_reset(p->build);
 	uv_timer_stop(&p->batch_timer);
 	return 0;
@@ -500,6 +503,8 @@ static void on_done(void *ctx, void *tag, const struct pf_db_result *res)
 			p->stats.stored += (uint64_t)res->inserted;
 			if (t.oldest)
 				p->stats.last_lag_us = wall_us() - t.oldest;
+			pf_hist_observe(&p->stats.commit_seconds, PF_HIST_COMMIT_SECONDS,
+					(double)(uv_hrtime() - t.sent_ns) / 1e9);
 			if (t.kind == TXN_REFUSED) {
 				p->stats.rejected[PF_REJ_DB_REFUSED]++;
 				p->stats.rejected_total++;

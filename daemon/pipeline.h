@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "db.h"
+#include "metrics.h"
 #include "mqtt.h"
 #include "pf_config.h"
 #include "pf_normalize.h"
@@ -34,6 +35,8 @@ struct pf_pipeline_stats {
 	uint64_t flush_errors;
 	uint64_t backpressure_events;        /* times reading from the broker was paused */
 	int64_t last_lag_us;                 /* commit time - received time, newest batch */
+	struct pf_hist batch_records;        /* records per transaction sent */
+	struct pf_hist commit_seconds;       /* send .. commit of committed transactions */
 };
 
 struct pf_pipeline {

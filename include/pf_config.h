@@ -55,6 +55,13 @@ struct pf_config {
 	struct {
 		enum pf_log_level level;  /* info */
 	} log;
+	struct {
+		char *listen;               /* "" = off; ADDRESS:PORT, e.g. 127.0.0.1:9187 */
+		int64_t health_spool_bytes; /* 64M: /healthz fails past this while the db is down */
+	} metrics;
+	struct {
+		int ready_timeout;          /* 30 s (1..3600): READY=1 by then, degraded if need be */
+	} systemd;
 
 	/* [aliases] vendor_field = native_field (ts,total,free,occupied,seq,status);
 	 * built-in defaults first, then the file's. */
@@ -92,6 +99,16 @@ char *pf_config_read_secret(const char *name, char *err, size_t errlen);
  */
 int pf_config_diff_nonreloadable(const struct pf_config *a, const struct pf_config *b, char *err,
 				 size_t errlen);
+
+/*
+ * Parse a [metrics] listen value: a numeric IPv4 address or a [bracketed] IPv6 address, a
+ * colon and a port ("127.0.0.1:9187", "[::1]:9187"). Names are refused so that the address
+ * bound is exactly the one written. Fills *out (a struct sockaddr_storage) and *outlen;
+ * returns 0 or -EINVAL.
+ */
+struct sockaddr_storage;
+__attribute__((warn_unused_result))
+int pf_config_parse_listen(const char *value, struct sockaddr_storage *out, unsigned int *outlen);
 
 /* Internal to config.c and its tests. */
 /* As above over every key and [aliases] when `all`; only non-reloadable keys otherwise. */
