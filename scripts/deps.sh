@@ -15,8 +15,10 @@ packages=(
 	# tests and demo
 	libcmocka-dev mosquitto mosquitto-clients postgresql-15 postgresql-client-15
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
+	# systemd units, metrics and the Debian package (tests/integration/{metrics,package}.sh)
+	curl systemd dpkg-dev adduser
 	# fuzzing
-	clang
+	clang libclang-rt-14-dev openssl
 )
 
 missing=()
