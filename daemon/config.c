@@ -110,7 +110,7 @@ static const struct config__key keys[] = {
 	      "longer topics are rejected"),
 	K_INT("ingest", "batch_rows", ingest.batch_rows, "5000", 1, 50000, false,
 	      "rows per database batch"),
-	K_INT("ingest", "batch_ms", ingest.batch_ms, "5", 0, 10000, true,
+	K_INT("ingest", "batch_ms", ingest.batch_ms, "20", 0, 10000, true,
 	      "milliseconds to wait for a batch to fill"),
 	K_INT("ingest", "pipeline_depth", ingest.pipeline_depth, "4", 1, 64, false,
 	      "batches in flight to PostgreSQL"),

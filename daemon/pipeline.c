@@ -21,7 +21,8 @@
 
 #define BATCH_MAX_BYTES   (4u << 20) /* a batch's array literals, whatever batch_rows says */
 #define READ_CHUNK        (1u << 20) /* spool bytes read back per job */
-#define CKPT_MIN_MS       200        /* at most five checkpoints a second */
+#define CKPT_MIN_MS       200        /* at most five checkpoints a second... */
+#define CKPT_SAME_SEG_MS  5000       /* ...and within one segment only every 5 s */
 #define STOP_DEADLINE_MS  8000       /* drain on stop, then leave the rest in the spool */
 #define STATS_EVERY_MS    60000
 
@@ -399,10 +400,24 @@ static void ckpt_done(uv_work_t *req, int status)
 	maybe_finish_stop(p);
 }
 
+/*
+ * A checkpoint costs two fsyncs and a rename; it frees disk only when a segment is done,
+ * and otherwise only shortens the (idempotent) replay after a crash. So: soon after the
+ * committed position leaves a segment, else every few seconds.
+ */
 static void maybe_checkpoint(struct pf_pipeline *p, bool force)
 {
-	if (p->checkpointing || (!force && now_ms(p) - p->ckpt_at_ms < CKPT_MIN_MS))
+	struct pf_spool_stats st;
+	uint64_t since = now_ms(p) - p->ckpt_at_ms;
+
+	if (p->checkpointing)
 		return;
+	if (!force) {
+		pf_spool_stats(p->sp, &st);
+		if (since < CKPT_MIN_MS ||
+		    (p->committed.seg == st.checkpoint.seg && since < CKPT_SAME_SEG_MS))
+			return;
+	}
 	if (!pf_spool_checkpoint_begin(p->sp, p->committed))
 		return;
 	p->checkpointing = true;

@@ -42,7 +42,7 @@ struct pf_config {
 		int max_depth;          /* 32 (2..512) */
 		int max_topic_len;      /* 256 (16..512) */
 		int batch_rows;         /* 5000 rows per database batch (1..50000) */
-		int batch_ms;           /* 5 ms max wait to fill a batch (0..10000) */
+		int batch_ms;           /* 20 ms max wait to fill a batch (0..10000) */
 		int pipeline_depth;     /* 4 batches in flight (1..64) */
 		char *compliant_protocols; /* "parkfeed/1" comma-separated */
 	} ingest;

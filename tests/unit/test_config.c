@@ -110,7 +110,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.ingest.max_depth, 32);
 	assert_int_equal(cfg.ingest.max_topic_len, 256);
 	assert_int_equal(cfg.ingest.batch_rows, 5000);
-	assert_int_equal(cfg.ingest.batch_ms, 5);
+	assert_int_equal(cfg.ingest.batch_ms, 20);
 	assert_int_equal(cfg.ingest.pipeline_depth, 4);
 	assert_string_equal(cfg.ingest.compliant_protocols, "parkfeed/1");
 	assert_string_equal(cfg.spool.dir, "/var/lib/parkfeed/spool");
