@@ -98,6 +98,7 @@ static void do_abort(struct pf_mqtt *m)
 	close_poll(m);
 	m->unsynced = false;
 	m->state = PF_MQTT_CONNECTING;
+	m->connect_ms = uv_now(m->loop);
 	rc = mosquitto_reconnect_async(m->mosq);
 	if (rc != MOSQ_ERR_SUCCESS)
 		schedule_retry(m, mosquitto_strerror(rc), rc);
@@ -202,6 +203,7 @@ static void connect_now(struct pf_mqtt *m)
 	int rc;
 
 	m->state = PF_MQTT_CONNECTING;
+	m->connect_ms = uv_now(m->loop);
 	m->unsynced = false;
 	rc = mosquitto_connect_async(m->mosq, host, m->cfg->mqtt.port, m->cfg->mqtt.keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
@@ -363,10 +365,30 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	m->cb.on_message(m->ctx, msg->topic, msg->payload, (size_t)msg->payloadlen, now_us());
 }
 
+/* libmosquitto says why a TLS handshake failed ("certificate verify failed") only here. */
+static void on_lib_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+	(void)mosq;
+	(void)obj;
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+		pf_log_limited(PF_LOG_WARNING, "mqtt-lib", "mqtt: %s", str);
+}
+
 static void on_misc(uv_timer_t *t)
 {
 	struct pf_mqtt *m = t->data;
 
+	if (m->state == PF_MQTT_CONNECTING) {
+		/* While a TLS handshake is pending mosquitto_want_write() says no, so a TCP
+		 * connect that completes then is never signalled: drive it from here. */
+		if (mosquitto_socket(m->mosq) >= 0)
+			do_write(m);
+		if (uv_now(m->loop) - m->connect_ms >= (uint64_t)m->cfg->mqtt.keepalive * 1000) {
+			schedule_retry(m, "no CONNACK within keepalive seconds (TLS handshake or "
+				       "broker stalled)", 4000);
+			return;
+		}
+	}
 	if (mosquitto_socket(m->mosq) >= 0)
 		mosquitto_loop_misc(m->mosq); /* keepalive PINGREQ, timeouts */
 	sync_poll(m);
@@ -442,6 +464,7 @@ int pf_mqtt_init(struct pf_mqtt *m, uv_loop_t *loop, const struct pf_config *cfg
 	mosquitto_connect_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_message_callback_set(m->mosq, on_message);
+	mosquitto_log_callback_set(m->mosq, on_lib_log);
 	if (setup_auth(m, err, errlen) < 0) {
 		mosquitto_destroy(m->mosq);
 		m->mosq = NULL;

@@ -47,6 +47,7 @@ struct pf_mqtt {
 	bool tls;
 	bool abort_pending;            /* drop the connection once out of libmosquitto */
 	int backoff_ms;
+	uint64_t connect_ms;           /* uv_now() when the current attempt began */
 	int last_error;                /* logged once per change */
 	struct pf_mqtt_callbacks cb;
 	void *ctx;
