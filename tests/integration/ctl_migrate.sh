@@ -12,9 +12,9 @@ super_db() { echo "host=127.0.0.1 port=$PF_PG_PORT dbname=$1 user=${2:-postgres}
 
 # again, on a migrated database
 "$PF_CTL" -d "$PF_PG_SUPER_CONNINFO" migrate >again.out || pf_fail "second migrate"
-pf_assert_eq "$(cat again.out)" "schema at version 1" "second migrate applies nothing"
-pf_assert_eq "$(pf_psql "SELECT string_agg(version || ':' || name, ',') FROM
-	parking.schema_migrations")" "1:base" "versions recorded"
+pf_assert_eq "$(cat again.out)" "schema at version 2" "second migrate applies nothing"
+pf_assert_eq "$(pf_psql "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM
+	parking.schema_migrations")" "1:base,2:district_access" "versions recorded"
 
 # two at once on a fresh database
 pf_psql "CREATE DATABASE twice" >/dev/null
@@ -23,8 +23,8 @@ pf_psql "CREATE DATABASE twice" >/dev/null
 wait $a || pf_fail "concurrent migrate a: $(cat a.out)"
 wait $b || pf_fail "concurrent migrate b: $(cat b.out)"
 pf_assert_eq "$(cat a.out b.out | grep -c '^applied 001_base$')" 1 "applied exactly once"
-pf_assert_eq "$(pf_psql_as "$(super_db twice)" "SELECT count(*) FROM parking.schema_migrations")" 1 \
-	"one version row"
+pf_assert_eq "$(pf_psql_as "$(super_db twice)" "SELECT count(*) FROM parking.schema_migrations")" 2 \
+	"one row per version"
 
 # a non-superuser with CREATEROLE and CREATEDB migrating its own database
 pf_psql "CREATE ROLE pf_admin LOGIN CREATEROLE CREATEDB" >/dev/null
@@ -38,7 +38,7 @@ pf_assert_eq "$(pf_psql_as "$(super_db admindb)" "SELECT nspowner::regrole FROM 
 # roles are group roles
 pf_assert_eq "$(pf_psql "SELECT string_agg(rolname || ':' || rolcanlogin, ' ' ORDER BY rolname)
 	FROM pg_roles WHERE rolname LIKE 'parkfeed\_%'")" \
-	"parkfeed_ingest:false parkfeed_operator:false parkfeed_owner:false parkfeed_reader:false" \
+	"parkfeed_district:false parkfeed_ingest:false parkfeed_operator:false parkfeed_owner:false parkfeed_reader:false" \
 	"group roles"
 # every table, view and view/table column an operator sees carries a comment; all owned by owner
 pf_assert_eq "$(pf_psql "SELECT string_agg(c.relname, ' ') FROM pg_class c

@@ -30,6 +30,9 @@ static const char usage[] =
 	"  targets list [--year Y] [--format table|csv|json]\n"
 	"  progress [--year YEAR] [--as-of DATE] [--format table|csv|json|md] [--lang en|zh]\n"
 	"  status                            lots by stage and freshness, last hour's traffic\n"
+	"  access grant|revoke LOGIN_ROLE DISTRICT\n"
+	"  access list [--role R] [--district D] [--format table|csv|json]\n"
+	"                                    district staff's view of their own lots\n"
 	"\n"
 	"Options: -d, --dbname CONNINFO; -c, --config FILE; -h, --help; -V, --version.\n"
 	"Every command takes --help. Exit status: 0 ok, 1 failed, 2 bad usage.\n";
@@ -87,6 +90,8 @@ int main(int argc, char **argv)
 		return ctl_progress(&o, argc, argv);
 	if (strcmp(cmd, "status") == 0)
 		return ctl_status(&o, argc, argv);
+	if (strcmp(cmd, "access") == 0)
+		return ctl_access(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage, stdout);
 		return 0;
