@@ -97,11 +97,13 @@ fi
 
 if (( ! quick && build_ok )); then
 	# 2. The same suite with the sanitizers. verify_asan_link_order=0 lets tests LD_PRELOAD
-	#    libfaketime into sanitized programs.
+	#    libfaketime into sanitized programs. Left out: the fuzz smoke run (it builds its own
+	#    sanitized clang binaries), the package test and the benchmark smoke run (neither
+	#    tests anything the first stage did not).
 	if build "2 asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPF_WERROR=ON -DPF_SANITIZE=ON; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			run_ctest "2 asan+ubsan" build-asan
+			run_ctest "2 asan+ubsan" build-asan -E '^integration/(fuzz_smoke|package|bench_smoke)$'
 	fi
 
 	# 3. The daemon under valgrind (tests/lib/env.sh wraps it when PF_VALGRIND=1).
