@@ -21,8 +21,9 @@
 
 #define BATCH_MAX_BYTES   (4u << 20) /* a batch's array literals, whatever batch_rows says */
 #define READ_CHUNK        (1u << 20) /* spool bytes read back per job */
-#define CKPT_MIN_MS       200        /* at most five checkpoints a second... */
-#define CKPT_SAME_SEG_MS  5000       /* ...and within one segment only every 5 s */
+#define CKPT_MIN_MS       200        /* at most five checkpoints a second, */
+#define CKPT_IDLE_MS      1000       /* once a second when caught up, */
+#define CKPT_SAME_SEG_MS  5000       /* else within one segment every 5 s */
 #define STOP_DEADLINE_MS  8000       /* drain on stop, then leave the rest in the spool */
 #define STATS_EVERY_MS    60000
 
@@ -401,21 +402,27 @@ static void ckpt_done(uv_work_t *req, int status)
 }
 
 /*
- * A checkpoint costs two fsyncs and a rename; it frees disk only when a segment is done,
- * and otherwise only shortens the (idempotent) replay after a crash. So: soon after the
- * committed position leaves a segment, else every few seconds.
+ * A checkpoint costs two fsyncs and a rename. It frees disk when a segment is done, keeps
+ * the spool's figures (what is not in PostgreSQL yet) true, and shortens the idempotent
+ * replay after a crash. So: soon after the committed position leaves a segment, once a
+ * second when everything durable is committed, else every few seconds.
  */
 static void maybe_checkpoint(struct pf_pipeline *p, bool force)
 {
 	struct pf_spool_stats st;
-	uint64_t since = now_ms(p) - p->ckpt_at_ms;
+	uint64_t since = now_ms(p) - p->ckpt_at_ms, wait;
 
 	if (p->checkpointing)
 		return;
 	if (!force) {
 		pf_spool_stats(p->sp, &st);
-		if (since < CKPT_MIN_MS ||
-		    (p->committed.seg == st.checkpoint.seg && since < CKPT_SAME_SEG_MS))
+		if (p->committed.seg != st.checkpoint.seg)
+			wait = CKPT_MIN_MS;
+		else if (p->txn_count == 0 && pf_spool_pos_cmp(p->committed, st.durable_end) == 0)
+			wait = CKPT_IDLE_MS;
+		else
+			wait = CKPT_SAME_SEG_MS;
+		if (since < wait)
 			return;
 	}
 	if (!pf_spool_checkpoint_begin(p->sp, p->committed))
