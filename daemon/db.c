@@ -35,6 +35,8 @@ static const struct {
 	[PF_DB_REJECTED] = {"pf_rejected", 7,
 		"SELECT parking.ingest_rejected($1::bigint[], $2::text[], $3::text[], "
 		"$4::text[], $5::text[], $6::bytea[], $7::int[])"},
+	[PF_DB_FRESHNESS] = {"pf_freshness", 0,
+		"SELECT online, stale, offline FROM parking.freshness_counts()"},
 };
 
 static void sync_poll(struct pf_db *db);
@@ -301,9 +303,13 @@ static void query_result(struct pf_db *db, PGresult *r)
 	}
 	int q = db->fifo[db->head].answered++;
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-		if (q < PF_DB__NSTMT && db->fifo[db->head].stmts[q] == PF_DB_OCCUPANCY &&
-		    PQntuples(r) == 1 && PQnfields(r) == 1 && !PQgetisnull(r, 0, 0))
+		enum pf_db_stmt stmt = q < PF_DB__NSTMT ? db->fifo[db->head].stmts[q] : PF_DB__NSTMT;
+		if (stmt == PF_DB_OCCUPANCY && PQntuples(r) == 1 && PQnfields(r) == 1 &&
+		    !PQgetisnull(r, 0, 0))
 			res->inserted += strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		if (stmt == PF_DB_FRESHNESS && PQntuples(r) == 1 && PQnfields(r) == 3)
+			for (int i = 0; i < 3; i++)
+				res->values[i] = strtoll(PQgetvalue(r, 0, i), NULL, 10);
 		return;
 	}
 	if (st == PGRES_PIPELINE_ABORTED || res->outcome != PF_DB_OK)

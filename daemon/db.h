@@ -13,7 +13,13 @@ struct pg_conn;
 struct db__poll;
 
 /* The prepared statements: the schema's ingest functions (schema/001_base.sql). */
-enum pf_db_stmt { PF_DB_OCCUPANCY = 0, PF_DB_STATUS, PF_DB_REJECTED, PF_DB__NSTMT };
+enum pf_db_stmt {
+	PF_DB_OCCUPANCY = 0,
+	PF_DB_STATUS,
+	PF_DB_REJECTED,
+	PF_DB_FRESHNESS,   /* lots online / stale / offline, for the metrics */
+	PF_DB__NSTMT
+};
 #define PF_DB_MAX_PARAMS   9
 #define PF_DB_MAX_INFLIGHT 64
 
@@ -34,6 +40,7 @@ struct pf_db_result {
 	char sqlstate[6];
 	char message[256];
 	int64_t inserted;         /* rows ingest_occupancy reported new */
+	int64_t values[3];        /* freshness_counts: online, stale, offline */
 };
 
 struct pf_db_callbacks {

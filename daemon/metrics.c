@@ -190,6 +190,15 @@ static void render(struct pf_metrics *m, const struct pf_pipeline *p,
 	      "Receive-to-commit time of the oldest message of the newest committed batch.",
 	      (double)s->last_lag_us / 1e6);
 
+	if (s->lots_fresh[0] >= 0) {
+		static const char *const names[3] = {"online", "stale", "offline"};
+		head(m, "parkfeed_lots", "gauge",
+		     "Lots with data by freshness (parking.lot_availability), every 10 s.");
+		for (int i = 0; i < 3; i++)
+			out(m, "parkfeed_lots{freshness=\"%s\"} %" PRId64 "\n", names[i],
+			    s->lots_fresh[i]);
+	}
+
 	head(m, "parkfeed_up", "gauge", "1 while the dependency is connected.");
 	out(m, "parkfeed_up{dependency=\"broker\"} %d\n", mq);
 	out(m, "parkfeed_up{dependency=\"database\"} %d\n", db);

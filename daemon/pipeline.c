@@ -26,6 +26,7 @@
 #define CKPT_SAME_SEG_MS  5000       /* else within one segment every 5 s */
 #define STOP_DEADLINE_MS  8000       /* drain on stop, then leave the rest in the spool */
 #define STATS_EVERY_MS    60000
+#define FRESHNESS_EVERY_MS 10000     /* lots online/stale/offline for the metrics */
 
 enum txn_kind {
 	TXN_BATCH,          /* a normal batch */
@@ -512,7 +513,16 @@ static void on_done(void *ctx, void *tag, const struct pf_db_result *res)
 {
 	struct pf_pipeline *p = ctx;
 	int cap = p->cfg->ingest.pipeline_depth + 1;
-	struct pipeline__txn t = *(struct pipeline__txn *)tag;
+	struct pipeline__txn t;
+
+	if (tag == &p->freshness_pending) {
+		/* Not a spool transaction: a figure for the metrics, whatever its outcome. */
+		p->freshness_pending = false;
+		if (res->outcome == PF_DB_OK)
+			memcpy(p->stats.lots_fresh, res->values, sizeof(p->stats.lots_fresh));
+		return;
+	}
+	t = *(struct pipeline__txn *)tag;
 
 	p->txn_head = (p->txn_head + 1) % cap;
 	p->txn_count--;
@@ -606,11 +616,26 @@ static void log_stats(struct pf_pipeline *p)
 	p->stats_at_ms = now_ms(p);
 }
 
+static void ask_freshness(struct pf_pipeline *p)
+{
+	struct pf_db_query q = {.stmt = PF_DB_FRESHNESS};
+
+	if (p->freshness_pending || p->broken || p->stopping || !pf_db_ready(&p->db) ||
+	    pf_db_inflight(&p->db) >= p->cfg->ingest.pipeline_depth)
+		return;
+	if (pf_db_send(&p->db, &q, 1, &p->freshness_pending) == 0) {
+		p->freshness_pending = true;
+		p->freshness_at_ms = now_ms(p);
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct pf_pipeline *p = t->data;
 
 	maybe_checkpoint(p, false);
+	if (now_ms(p) - p->freshness_at_ms >= FRESHNESS_EVERY_MS)
+		ask_freshness(p);
 	if (now_ms(p) - p->stats_at_ms >= STATS_EVERY_MS)
 		log_stats(p);
 }
@@ -643,6 +668,8 @@ int pf_pipeline_init(struct pf_pipeline *p, uv_loop_t *loop, const struct pf_con
 	pf_spool_stats(sp, &st);
 	p->cursor = st.read_cursor;
 	p->committed = st.read_cursor;
+	for (int i = 0; i < 3; i++)
+		p->stats.lots_fresh[i] = -1;
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
 		uv_timer_init(loop, timers[i]);
 		timers[i]->data = p;

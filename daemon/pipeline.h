@@ -35,6 +35,7 @@ struct pf_pipeline_stats {
 	uint64_t flush_errors;
 	uint64_t backpressure_events;        /* times reading from the broker was paused */
 	int64_t last_lag_us;                 /* commit time - received time, newest batch */
+	int64_t lots_fresh[3];               /* lots online, stale, offline; -1 before known */
 	struct pf_hist batch_records;        /* records per transaction sent */
 	struct pf_hist commit_seconds;       /* send .. commit of committed transactions */
 };
@@ -87,7 +88,9 @@ struct pf_pipeline {
 	uint8_t *recover_body;          /* PF_RECORD_MAX bytes: the record in flight */
 	uint32_t recover_len;
 
-	uv_timer_t tick;                /* once a second: checkpoint, stats */
+	uv_timer_t tick;                /* once a second: checkpoint, stats, freshness */
+	bool freshness_pending;         /* a freshness_counts query is in flight */
+	uint64_t freshness_at_ms;
 	struct pf_pipeline_stats stats;
 	struct pf_pipeline_stats logged; /* at the last stats line */
 	uint64_t stats_at_ms;

@@ -12,9 +12,9 @@ super_db() { echo "host=127.0.0.1 port=$PF_PG_PORT dbname=$1 user=${2:-postgres}
 
 # again, on a migrated database
 "$PF_CTL" -d "$PF_PG_SUPER_CONNINFO" migrate >again.out || pf_fail "second migrate"
-pf_assert_eq "$(cat again.out)" "schema at version 2" "second migrate applies nothing"
+pf_assert_eq "$(cat again.out)" "schema at version 3" "second migrate applies nothing"
 pf_assert_eq "$(pf_psql "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM
-	parking.schema_migrations")" "1:base,2:district_access" "versions recorded"
+	parking.schema_migrations")" "1:base,2:district_access,3:freshness_counts" "versions recorded"
 
 # two at once on a fresh database
 pf_psql "CREATE DATABASE twice" >/dev/null
@@ -23,7 +23,7 @@ pf_psql "CREATE DATABASE twice" >/dev/null
 wait $a || pf_fail "concurrent migrate a: $(cat a.out)"
 wait $b || pf_fail "concurrent migrate b: $(cat b.out)"
 pf_assert_eq "$(cat a.out b.out | grep -c '^applied 001_base$')" 1 "applied exactly once"
-pf_assert_eq "$(pf_psql_as "$(super_db twice)" "SELECT count(*) FROM parking.schema_migrations")" 2 \
+pf_assert_eq "$(pf_psql_as "$(super_db twice)" "SELECT count(*) FROM parking.schema_migrations")" 3 \
 	"one row per version"
 
 # a non-superuser with CREATEROLE and CREATEDB migrating its own database
@@ -58,7 +58,8 @@ pf_assert_eq "$(pf_psql "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON
 pf_assert_eq "$(pf_psql "SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
 	JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'parking'
 	AND has_function_privilege('parkfeed_ingest', p.oid, 'EXECUTE')")" \
-	"ingest_occupancy ingest_rejected ingest_status" "parkfeed_ingest executes only these"
+	"freshness_counts ingest_occupancy ingest_rejected ingest_status" \
+	"parkfeed_ingest executes only these"
 
 # the CLI surface
 [[ $("$PF_CTL" --version) == "parkfeedctl "[0-9]* ]] || pf_fail "--version"

@@ -92,6 +92,9 @@ pf_assert_eq "$(metric 'parkfeed_up{dependency="broker"}')" 1 "broker up"
 pf_assert_eq "$(metric 'parkfeed_up{dependency="database"}')" 1 "database up"
 pf_assert_eq "$(metric parkfeed_healthy)" 1 "healthy"
 wait_metric parkfeed_spool_bytes 0 5   # the checkpoint follows within a second of catching up
+# lots by freshness, asked of PostgreSQL every 10 s
+wait_metric 'parkfeed_lots{freshness="online"}' \
+	"$(pf_psql "SELECT count(*) FROM parking.lot_availability WHERE freshness = 'online'")" 15
 pf_log "counters agree with the database: $good stored, $bad rejected in $tx transactions"
 
 # PostgreSQL down: still healthy while the spool is small, 503 past the threshold.
