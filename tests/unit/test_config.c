@@ -18,21 +18,6 @@
 #endif
 #define SHIPPED_CONF PF_TESTDATA_DIR "/../../config/parkfeed.conf"
 
-/*
- * The name mapping as normalize.c defines it. Weak, so the real one wins whenever normalize.o
- * is linked in; this lets the test link config.c alone.
- */
-__attribute__((weak)) int pf_field_from_name(const char *name)
-{
-	static const char *const names[PF_F__COUNT] = {"ts",	   "total", "free",
-						       "occupied", "seq",   "status"};
-
-	for (int i = 0; i < PF_F__COUNT; i++)
-		if (strcmp(name, names[i]) == 0)
-			return i;
-	return -1;
-}
-
 static char tmp_path[64];
 
 static const char *write_tmp(const char *text, size_t len)
