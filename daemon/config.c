@@ -114,6 +114,10 @@ static const struct config__key keys[] = {
 	      "milliseconds to wait for a batch to fill"),
 	K_INT("ingest", "pipeline_depth", ingest.pipeline_depth, "4", 1, 64, false,
 	      "batches in flight to PostgreSQL"),
+	K_INT("ingest", "reject_burst", ingest.reject_burst, "100", 0, 1000000, false,
+	      "rejects per lot per minute stored in full (0: no limit)"),
+	K_INT("ingest", "reject_sample", ingest.reject_sample, "100", 1, 1000000, false,
+	      "beyond reject_burst, one reject in this many is stored"),
 	K_STR("ingest", "compliant_protocols", ingest.compliant_protocols, "parkfeed/1", 0, true,
 	      check_protocols, "comma-separated status protocols that mark a lot upgraded"),
 

@@ -166,6 +166,9 @@ static void render(struct pf_metrics *m, const struct pf_pipeline *p,
 		s->transactions);
 	counter(m, "parkfeed_records_dropped_total", "Records PostgreSQL refused even as a reject.",
 		s->dropped);
+	counter(m, "parkfeed_rejects_unstored_total",
+		"Rejected messages counted but not stored: past [ingest] reject_burst for their lot.",
+		s->rejects_unstored);
 	counter(m, "parkfeed_backpressure_pauses_total",
 		"Times reading from the broker paused because the spool was full.",
 		s->backpressure_events);

@@ -44,6 +44,17 @@ struct pipeline__txn {
 
 enum after_break { AB_NONE, AB_RETRY, AB_RETRY_LATER, AB_ISOLATE };
 
+/* Rejects per lot in the current minute, in a small fixed table (bounded memory whatever
+ * the lots): a slot taken by another lot is simply reused, which at worst stores more. */
+#define REJECT_SLOTS      1024
+#define REJECT_WINDOW_MS  60000
+struct pipeline__reject_rate {
+	char lot_id[PF_LOT_ID_MAX + 1];  /* "" for rejects without a lot (bad topics) */
+	uint64_t window_ms;              /* start of the current minute */
+	uint64_t count;                  /* rejects in it */
+	uint64_t unstored;               /* counted and not stored since the last stored one */
+};
+
 static void pump(struct pf_pipeline *p);
 static void on_batch_timer(uv_timer_t *t);
 static void maybe_finish_stop(struct pf_pipeline *p);
@@ -93,6 +104,59 @@ static void update_reading(struct pf_pipeline *p)
 
 /* ---- receive -> normalize -> spool ---- */
 
+static uint32_t lot_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+/*
+ * Whether to store this reject: every one up to reject_burst per lot per minute, then one in
+ * reject_sample, which carries the count of those not stored. Returns false to drop it.
+ */
+static bool sample_reject(struct pf_pipeline *p, struct pf_reject *r)
+{
+	struct pipeline__reject_rate *s;
+	uint64_t burst = (uint64_t)p->cfg->ingest.reject_burst, now = now_ms(p), over;
+	size_t n;
+
+	if (burst == 0 || !p->reject_rates)
+		return true;
+	s = &p->reject_rates[lot_hash(r->lot_id) % REJECT_SLOTS];
+	if (strcmp(s->lot_id, r->lot_id) != 0 || now - s->window_ms >= REJECT_WINDOW_MS) {
+		if (strcmp(s->lot_id, r->lot_id) != 0) {
+			snprintf(s->lot_id, sizeof(s->lot_id), "%s", r->lot_id);
+			s->unstored = 0;
+		}
+		s->window_ms = now;
+		s->count = 0;
+	}
+	s->count++;
+	if (s->count <= burst)
+		over = 0;
+	else
+		over = s->count - burst;
+	if (over > 0 && over % (uint64_t)p->cfg->ingest.reject_sample != 0) {
+		s->unstored++;
+		p->stats.rejects_unstored++;
+		pf_log_limited(PF_LOG_WARNING, "reject-sampling",
+			       "lot %s: more than %" PRIu64 " rejects this minute; storing one in %d "
+			       "([ingest] reject_burst, reject_sample)", r->lot_id[0] ? r->lot_id : "(none)",
+			       burst, p->cfg->ingest.reject_sample);
+		return false;
+	}
+	if (s->unstored > 0) {
+		n = strlen(r->detail);
+		snprintf(r->detail + n, sizeof(r->detail) - n, " (+%" PRIu64 " similar not stored)",
+			 s->unstored);
+		s->unstored = 0;
+	}
+	return true;
+}
+
 static void on_message(void *ctx, const char *topic, const uint8_t *payload, size_t len,
 		       int64_t received_at)
 {
@@ -112,6 +176,8 @@ static void on_message(void *ctx, const char *topic, const uint8_t *payload, siz
 	case PF_REC_REJECT:
 		p->stats.rejected[rec.u.reject.reason]++;
 		p->stats.rejected_total++;
+		if (!sample_reject(p, &rec.u.reject))
+			return; /* counted, not stored; its PUBACK leaves with the next release */
 		pf_log_limited(PF_LOG_NOTICE, "rejected", "rejected message on %.200s: %s: %s",
 			       topic, pf_reject_reason_name(rec.u.reject.reason),
 			       rec.u.reject.detail);
@@ -135,8 +201,11 @@ static void after_read(void *ctx)
 {
 	struct pf_pipeline *p = ctx;
 
-	if (!p->flushing && !p->flush_failed)
-		start_flush(p);
+	if (p->flushing || p->flush_failed)
+		return; /* the flush under way releases the PUBACKs when it is done */
+	start_flush(p);
+	if (!p->flushing)
+		pf_mqtt_release_acks(&p->mqtt); /* nothing to make durable (sampled rejects) */
 }
 
 /* ---- spool -> durable -> ack ---- */
@@ -661,7 +730,8 @@ int pf_pipeline_init(struct pf_pipeline *p, uv_loop_t *loop, const struct pf_con
 	p->build = pf_batch_new();
 	p->txns = calloc((size_t)cfg->ingest.pipeline_depth + 1, sizeof(*p->txns));
 	p->recover_body = malloc(PF_RECORD_MAX);
-	if (!p->build || !p->txns || !p->recover_body) {
+	p->reject_rates = calloc(REJECT_SLOTS, sizeof(*p->reject_rates));
+	if (!p->build || !p->txns || !p->recover_body || !p->reject_rates) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -776,4 +846,5 @@ void pf_pipeline_free(struct pf_pipeline *p)
 	pf_batch_free(p->build);
 	free(p->txns);
 	free(p->recover_body);
+	free(p->reject_rates);
 }

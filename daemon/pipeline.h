@@ -32,6 +32,7 @@ struct pf_pipeline_stats {
 	uint64_t committed_records;          /* spool records committed to PostgreSQL */
 	uint64_t transactions;               /* committed database transactions */
 	uint64_t dropped;                    /* refused by PostgreSQL even as a reject */
+	uint64_t rejects_unstored;           /* counted, not stored: past [ingest] reject_burst */
 	uint64_t flush_errors;
 	uint64_t backpressure_events;        /* times reading from the broker was paused */
 	int64_t last_lag_us;                 /* commit time - received time, newest batch */
@@ -100,6 +101,7 @@ struct pf_pipeline {
 	int closing;
 	void (*stopped_cb)(struct pf_pipeline *p);
 	uint8_t encode_buf[PF_RECORD_MAX];
+	struct pipeline__reject_rate *reject_rates; /* per lot, for reject sampling */
 };
 
 __attribute__((warn_unused_result))

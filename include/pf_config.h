@@ -44,6 +44,8 @@ struct pf_config {
 		int batch_rows;         /* 5000 rows per database batch (1..50000) */
 		int batch_ms;           /* 20 ms max wait to fill a batch (0..10000) */
 		int pipeline_depth;     /* 4 batches in flight (1..64) */
+		int reject_burst;       /* 100 rejects per lot per minute stored (0 = no limit) */
+		int reject_sample;      /* 100: beyond the burst, 1 reject in this many stored */
 		char *compliant_protocols; /* "parkfeed/1" comma-separated */
 	} ingest;
 	struct {
