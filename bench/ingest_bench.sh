@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bench/proposals/ingest_bench.sh: server-side cost of parking.ingest_occupancy per batch, the
-# schema's version against bench/proposals/ingest_occupancy.sql, on the same generated batches
-# (500 lots reporting in turn, as parkfeed-sim --seq sends them), in a throwaway PostgreSQL.
+# bench/ingest_bench.sh: server-side cost of parking.ingest_occupancy per batch, on generated
+# batches (500 lots reporting in turn, as parkfeed-sim --seq sends them), in a throwaway
+# PostgreSQL; with --variant FILE (SQL that creates parking.ingest_occupancy with the same
+# signature) the variant is timed against the schema's function on the same batches.
 #
-#   bench/proposals/ingest_bench.sh [--rows N] [--batch N] [--rounds N]
+#   bench/ingest_bench.sh [--rows N] [--batch N] [--rounds N] [--variant FILE]
 #
 # Each round loads N rows into empty tables with each version in turn; the batches are sent as
 # SQL text literals, so the server parses the arrays as it does the daemon's parameters.
@@ -12,11 +13,13 @@ set -euo pipefail
 rows=200000
 batch=5000
 rounds=2
+variant=
 while (( $# )); do
 	case $1 in
 	--rows) rows=$2; shift ;;
 	--batch) batch=$2; shift ;;
 	--rounds) rounds=$2; shift ;;
+	--variant) variant=$(realpath "$2"); shift ;;
 	-h | --help) sed -n '2,9p' "$0"; exit 0 ;;
 	*) echo "ingest_bench.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -24,21 +27,27 @@ while (( $# )); do
 done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PF_SOURCE_DIR=${PF_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
+PF_SOURCE_DIR=${PF_SOURCE_DIR:-$(cd "$here/.." && pwd)}
 export PF_SOURCE_DIR
 export PF_TEST_NAME=ingest_bench
-# shellcheck source-path=SCRIPTDIR/../.. source=tests/lib/env.sh
+# shellcheck source-path=SCRIPTDIR/.. source=tests/lib/env.sh
 source "$PF_SOURCE_DIR/tests/lib/env.sh"
 pf_env_init
 pf_pg_start
 pf_pg_migrate
 
-# The schema's function, kept under another name for the comparison.
-pf_psql "ALTER FUNCTION parking.ingest_occupancy(text[], bigint[], bigint[], integer[],
-	integer[], integer[], text[], bigint[], text[]) RENAME TO ingest_occupancy_current" >/dev/null
-pf_psql <"$here/ingest_occupancy.sql" >/dev/null
-pf_psql "ALTER FUNCTION parking.ingest_occupancy(text[], bigint[], bigint[], integer[],
-	integer[], integer[], text[], bigint[], text[]) RENAME TO ingest_occupancy_proposed" >/dev/null
+versions=(ingest_occupancy)
+if [[ -n $variant ]]; then
+	# The schema's function, kept under another name for the comparison.
+	pf_psql "ALTER FUNCTION parking.ingest_occupancy(text[], bigint[], bigint[], integer[],
+		integer[], integer[], text[], bigint[], text[]) RENAME TO ingest_occupancy_current" \
+		>/dev/null
+	pf_psql <"$variant" >/dev/null
+	pf_psql "ALTER FUNCTION parking.ingest_occupancy(text[], bigint[], bigint[], integer[],
+		integer[], integer[], text[], bigint[], text[]) RENAME TO ingest_occupancy_variant" \
+		>/dev/null
+	versions=(ingest_occupancy_current ingest_occupancy_variant)
+fi
 
 base_us=$(( ($(date +%s) - 3 * 86400) * 1000000 ))
 now_us=$(( $(date +%s) * 1000000 ))
@@ -73,7 +82,8 @@ run() {
 
 printf 'load average %s; %d rows in batches of %d\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$rows" "$batch"
 for (( r = 1; r <= rounds; r++ )); do
-	run ingest_occupancy_current
-	run ingest_occupancy_proposed
+	for fn in "${versions[@]}"; do
+		run "$fn"
+	done
 done
 printf 'load average %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
