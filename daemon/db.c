@@ -184,19 +184,46 @@ static void on_retry(uv_timer_t *t)
 		begin_connect(db);
 }
 
-static void notice_processor(void *arg, const char *message)
+/*
+ * Notices of the ingest functions. A warning with SQLSTATE 01PF1 is parking.ingest_limits
+ * refusing messages of unknown lots ("lot limit: refused N ..."): counted and logged, rate
+ * limited since a flood repeats it per batch. Other warnings are logged; the rest is chatter.
+ */
+static void notice_receiver(void *arg, const PGresult *r)
 {
+	struct pf_db *db = arg;
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
 	char line[256];
+	unsigned long long n;
 
-	(void)arg;
-	first_line(line, sizeof(line), message);
-	pf_debug("postgres: %s", line);
+	first_line(line, sizeof(line), msg ? msg : "");
+	if (code && strcmp(code, "01PF1") == 0) {
+		if (sscanf(line, "lot limit: refused %llu", &n) == 1)
+			db->lot_limit_refused += n;
+		pf_log_limited(PF_LOG_WARNING, "lot_limit", "postgres: %s (%s)", line,
+			       hint ? hint : "see parkfeedctl limits");
+	} else if (sev && strcmp(sev, "WARNING") == 0) {
+		pf_log_limited(PF_LOG_WARNING, "pg_warning", "postgres: %s", line);
+	} else {
+		pf_debug("postgres: %s", line);
+	}
 }
 
 static void start_prepare(struct pf_db *db)
 {
-	PQsetNoticeProcessor(db->conn, notice_processor, NULL);
+	const char *prefix = db->cfg->mqtt.topic_prefix;
+
+	PQsetNoticeReceiver(db->conn, notice_receiver, db);
 	if (PQsetnonblocking(db->conn, 1) != 0 || PQenterPipelineMode(db->conn) != 1) {
+		connect_failed(db, PQerrorMessage(db->conn));
+		return;
+	}
+	/* The ingest functions name the topic of a message they refuse (lot_limit) after it. */
+	if (!PQsendQueryParams(db->conn, "SELECT set_config('parkfeed.topic_prefix', $1, false)",
+			       1, NULL, &prefix, NULL, NULL, 0)) {
 		connect_failed(db, PQerrorMessage(db->conn));
 		return;
 	}

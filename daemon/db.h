@@ -82,6 +82,7 @@ struct pf_db {
 	struct pf_db_callbacks cb;
 	void *ctx;
 	uint64_t connects;
+	uint64_t lot_limit_refused;   /* messages refused by parking.ingest_limits (warnings) */
 	void (*stopped_cb)(struct pf_db *db);
 	int closing;
 };

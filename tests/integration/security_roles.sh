@@ -15,7 +15,7 @@ ctl_as() { "$PF_CTL" -d "$(conn_of "$1")" "${@:2}"; }
 "$PF_CTL" -d "$PF_PG_SUPER_CONNINFO" migrate >again.out 2>&1 || pf_fail "second migrate: $(cat again.out)"
 grep -q '^applied' again.out && pf_fail "second migrate applied something: $(cat again.out)"
 pf_assert_eq "$(pf_psql "SELECT string_agg(version::text, ',' ORDER BY version)
-	FROM parking.schema_migrations")" "1,2,3" "migrations recorded"
+	FROM parking.schema_migrations")" "1,2,3,4" "migrations recorded"
 
 # ---- data: three lots in two districts, fed through the daemon's own interface -------------
 cat >lots.csv <<-'EOF'
@@ -118,6 +118,10 @@ matrix=(
 	"import_lots()|SELECT * FROM parking.import_lots(ARRAY['X-2'], ARRAY['x'], ARRAY['山阳区'], ARRAY[1], ARRAY[NULL]::date[], ARRAY[NULL]::parking.stage[], ARRAY[NULL]::timestamptz[], 'test')|n y n n"
 	"grant_district()|SELECT parking.grant_district('pf_district_jf', '山阳区', 'test')|n y n n"
 	"maintain_partitions()|SELECT count(*) FROM parking.maintain_partitions(0, 1)|n n n n"
+	"SELECT ingest_limits|SELECT count(*) FROM parking.ingest_limits|n y n n"
+	"UPDATE ingest_limits (direct)|UPDATE parking.ingest_limits SET max_unregistered_lots = 0|n n n n"
+	"set_ingest_limits()|SELECT parking.set_ingest_limits(1, 1, 1, 'test')|n y n n"
+	"refuse_unknown_lots()|SELECT parking.refuse_unknown_lots(ARRAY['X-9'], ARRAY[$t0]::bigint[])|n n n n"
 )
 
 # try CONNINFO SQL: prints y (succeeded), n (permission denied) or the unexpected error

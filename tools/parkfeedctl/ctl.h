@@ -61,5 +61,6 @@ int ctl_targets(const struct ctl_opts *o, int argc, char **argv);
 int ctl_progress(const struct ctl_opts *o, int argc, char **argv);
 int ctl_status(const struct ctl_opts *o, int argc, char **argv);
 int ctl_access(const struct ctl_opts *o, int argc, char **argv);
+int ctl_limits(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

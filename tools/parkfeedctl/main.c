@@ -30,6 +30,10 @@ static const char usage[] =
 	"  targets list [--year Y] [--format table|csv|json]\n"
 	"  progress [--year YEAR] [--as-of DATE] [--format table|csv|json|md] [--lang en|zh]\n"
 	"  status                            lots by stage and freshness, last hour's traffic\n"
+	"  limits [show] [--format table|csv|json]\n"
+	"                                    caps on lots registered from the feed, their use\n"
+	"  limits set [--max-unregistered-lots N] [--max-new-lots-per-hour N]\n"
+	"             [--refusals-per-hour N]\n"
 	"  access grant|revoke LOGIN_ROLE DISTRICT\n"
 	"  access list [--role R] [--district D] [--format table|csv|json]\n"
 	"                                    district staff's view of their own lots\n"
@@ -92,6 +96,8 @@ int main(int argc, char **argv)
 		return ctl_status(&o, argc, argv);
 	if (strcmp(cmd, "access") == 0)
 		return ctl_access(&o, argc, argv);
+	if (strcmp(cmd, "limits") == 0)
+		return ctl_limits(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage, stdout);
 		return 0;
