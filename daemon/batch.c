@@ -4,9 +4,7 @@
  * (no 65535-parameter limit), and the server parses arrays far faster than many rows.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,10 +75,20 @@ static int add_raw(struct sbuf *s, size_t n_before, const char *text)
 
 static int add_i64(struct sbuf *s, size_t n_before, int64_t v)
 {
-	char tmp[24];
+	/* By hand: snprintf was a twentieth of the daemon's CPU in a backlog drain. */
+	char tmp[24], *end = tmp + sizeof(tmp), *p = end;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
 
-	snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-	return add_raw(s, n_before, tmp);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	if (begin(s, n_before, (size_t)(end - p)) < 0)
+		return -ENOMEM;
+	put(s, p, (size_t)(end - p));
+	return 0;
 }
 
 /*
@@ -95,7 +103,7 @@ static int add_text(struct sbuf *s, size_t n_before, const char *text, size_t n)
 		return -ENOMEM;
 	s->p[s->len++] = '"';
 	for (size_t i = 0; i < n;) {
-		size_t k = u[i] ? pf_utf8_seq(u + i, n - i) : 0;
+		size_t k = u[i] >= 0x80 ? pf_utf8_seq(u + i, n - i) : u[i] != 0;
 		if (k == 0) {
 			put(s, "\xEF\xBF\xBD", 3);
 			i++;

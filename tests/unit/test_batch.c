@@ -59,6 +59,24 @@ static void test_occupancy_arrays(void **state)
 	pf_batch_free(b);
 }
 
+/* Integers are formatted by hand: every edge of int64 must come out as PostgreSQL reads it. */
+static void test_integer_edges(void **state)
+{
+	static const int64_t v[] = {0, -1, 9, 10, -10, INT64_MAX, INT64_MIN};
+	struct pf_batch *b = pf_batch_new();
+	struct pf_db_query q[PF_DB__NSTMT];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct pf_record r = occupancy("A-1", v[i], 0, false);
+		assert_int_equal(pf_batch_add(b, &r), 0);
+	}
+	assert_int_equal(pf_batch_queries(b, q), 1);
+	assert_string_equal(q[0].params[1], "{0,-1,9,10,-10,9223372036854775807,"
+					    "-9223372036854775808}");
+	pf_batch_free(b);
+}
+
 static void test_reject_escaping(void **state)
 {
 	static const uint8_t payload[] = {'{', '"', 0x00, 0xff, '\\'};
@@ -138,6 +156,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_occupancy_arrays),
+		cmocka_unit_test(test_integer_edges),
 		cmocka_unit_test(test_reject_escaping),
 		cmocka_unit_test(test_status_and_mixed),
 		cmocka_unit_test(test_large_batch),
