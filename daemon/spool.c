@@ -111,12 +111,17 @@ struct pf_spool {
 	struct pf_spool_pos read_cursor; /* where the next read job starts */
 	struct pf_spool_pos checkpoint;	 /* last completed checkpoint */
 	uint64_t used_bytes;
-	size_t rlen; /* bytes of the read buffer published by read_end */
+	size_t rlen; /* bytes of the read buffer published by read_end or handoff */
 	size_t next_off;
 	size_t next_chunk;
 	uint64_t flushes;
 	uint64_t fsyncs;
 	uint64_t records_flushed;
+	uint64_t handoffs;
+	/* What the last flush made durable, for pf_spool_handoff: w.buf[0, flushed_len), the
+	 * segments in w.touched, starting at flushed_from. 0 once taken or refused. */
+	struct pf_spool_pos flushed_from;
+	size_t flushed_len;
 
 	struct spool__writer w;
 	struct spool__reader r;
@@ -380,6 +385,7 @@ bool pf_spool_flush_begin(struct pf_spool *sp)
 	w->fsyncs = 0;
 	sp->aside = w->buf.len;
 	sp->flushing = true;
+	sp->flushed_len = 0;
 	return true;
 }
 
@@ -507,6 +513,10 @@ void pf_spool_flush_end(struct pf_spool *sp, int rc)
 {
 	struct spool__writer *w = &sp->w;
 
+	sp->flushed_from = sp->durable_end;
+	/* A successful run wrote the whole buffer, so the memmove below moves nothing and
+	 * w->buf still holds those frames for pf_spool_handoff. */
+	sp->flushed_len = rc == 0 && w->done == w->buf.len ? w->done : 0;
 	/* Whatever reached the disk is published, even when a later part failed. */
 	for (size_t i = 0; i < w->touched.n; i++) {
 		struct spool__seg *last = sp->segs.n ? &sp->segs.v[sp->segs.n - 1] : NULL;
@@ -530,10 +540,47 @@ void pf_spool_flush_end(struct pf_spool *sp, int rc)
 	w->buf.records -= w->done_records;
 	w->done = 0;
 	w->done_records = 0;
-	w->touched.n = 0;
+	/* w->touched stays until the next flush_begin: pf_spool_handoff reads it. */
 	sp->aside = w->buf.len;
 	sp->flushing = false;
 	recount_used(sp);
+}
+
+bool pf_spool_handoff(struct pf_spool *sp, size_t max_bytes)
+{
+	const struct spool__writer *w = &sp->w;
+	struct spool__reader *r = &sp->r;
+	size_t len = sp->flushed_len, off = 0;
+
+	sp->flushed_len = 0;
+	/* Only when the reader holds nothing and has everything before these frames: the
+	 * records must still come out in spool order, once. */
+	if (len == 0 || len > max_bytes || sp->reading || sp->next_off < sp->rlen ||
+	    pf_spool_pos_cmp(sp->read_cursor, sp->flushed_from) != 0)
+		return false;
+	if (grow((void **)&r->buf, &r->cap, len, 1) < 0 ||
+	    grow((void **)&r->chunks, &r->chunk_cap, w->touched.n, sizeof(*r->chunks)) < 0)
+		return false;
+	r->nchunks = 0;
+	for (size_t i = 0; i < w->touched.n; i++) {
+		const struct spool__seg *t = &w->touched.v[i];
+		uint64_t from = i == 0 && t->seg == sp->flushed_from.seg ? sp->flushed_from.off : 0;
+
+		r->chunks[r->nchunks++] = (struct spool__chunk){off, t->seg, from};
+		off += (size_t)(t->size - from);
+	}
+	if (off != len) {
+		r->nchunks = 0; /* not what was written: leave it to a read job */
+		return false;
+	}
+	memcpy(r->buf, w->buf.data, len);
+	r->len = len;
+	sp->rlen = len;
+	sp->next_off = 0;
+	sp->next_chunk = 0;
+	sp->read_cursor = sp->durable_end;
+	sp->handoffs++;
+	return true;
 }
 
 /* ---- reader side ---- */
@@ -864,6 +911,7 @@ void pf_spool_stats(const struct pf_spool *sp, struct pf_spool_stats *st)
 	st->flushes = sp->flushes;
 	st->fsyncs = sp->fsyncs;
 	st->records_flushed = sp->records_flushed;
+	st->handoffs = sp->handoffs;
 	st->durable_end = sp->durable_end;
 	st->read_cursor = sp->read_cursor;
 	st->checkpoint = sp->checkpoint;

@@ -1,7 +1,8 @@
 /*
  * The spool: parkfeed's write-ahead log. Every received message is appended here and made
- * durable before its PUBACK leaves; the database writer reads it back in order and moves a
- * checkpoint forward as PostgreSQL commits. Plain blocking file I/O: the daemon runs the
+ * durable before its PUBACK leaves; the database writer reads it back in order (or takes a
+ * flush's frames from memory once durable: handoff) and moves a checkpoint forward as
+ * PostgreSQL commits. Plain blocking file I/O: the daemon runs the
  * [worker] calls on libuv's thread pool and everything else on the loop thread.
  *
  * Threading: calls marked [loop] run on one thread. At most one [worker:W] call (flush) and
@@ -81,6 +82,15 @@ __attribute__((warn_unused_result))
 int pf_spool_flush_run(struct pf_spool *sp);
 void pf_spool_flush_end(struct pf_spool *sp, int rc);
 
+/*
+ * [loop] After a successful flush_end and before the next flush_begin: hand the frames that
+ * flush made durable to the reader from memory, as if a read job had read them, so next()
+ * returns them without a read job. Only when no read job runs, the read buffer is used up,
+ * the read cursor is where the flush began (nothing durable is skipped) and they are at most
+ * max_bytes; returns false otherwise, and read jobs find them on disk as before.
+ */
+bool pf_spool_handoff(struct pf_spool *sp, size_t max_bytes);
+
 /* ---- reader side ---- */
 
 /*
@@ -95,7 +105,8 @@ bool pf_spool_read_begin(struct pf_spool *sp, size_t max_bytes);
 __attribute__((warn_unused_result))
 int pf_spool_read_run(struct pf_spool *sp);
 void pf_spool_read_end(struct pf_spool *sp, int rc);
-/* 1 and a body, or 0 when the buffer is used up. body stays valid until the next read_begin. */
+/* 1 and a body, or 0 when the buffer is used up. body stays valid until the next read_begin
+ * or handoff. */
 int pf_spool_next(struct pf_spool *sp, const uint8_t **body, uint32_t *len,
 		  struct pf_spool_pos *pos_after);
 /* [loop] Move the read cursor back (e.g. to the checkpoint after a failed commit). */
@@ -122,6 +133,7 @@ struct pf_spool_stats {
 	uint64_t flushes;          /* completed flushes */
 	uint64_t fsyncs;           /* fdatasync calls */
 	uint64_t records_flushed;
+	uint64_t handoffs;         /* flushes handed to the reader from memory */
 	struct pf_spool_pos durable_end, read_cursor, checkpoint;
 };
 void pf_spool_stats(const struct pf_spool *sp, struct pf_spool_stats *st);

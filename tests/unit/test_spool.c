@@ -484,6 +484,81 @@ static void test_rewind_rereads(void **state)
 	assert_int_equal(read_all(f->sp, 50, 0, NULL), 70);
 }
 
+/* Flushed frames handed to the reader from memory come out as a read job would give them. */
+static void test_handoff(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t n = 3000;
+	struct pf_spool_pos *pos = calloc(n, sizeof(*pos)), start, got;
+	struct pf_spool_stats st;
+	const uint8_t *body;
+	uint32_t len;
+	uint64_t k = 0;
+
+	assert_non_null(pos);
+	f->cfg.segment_bytes = 64u << 10;
+	fx_open(f);
+	pf_spool_stats(f->sp, &st);
+	start = st.read_cursor;
+	for (uint64_t s = 0, to; s < n; s = to) {
+		to = s + 1 + s % 41 < n ? s + 1 + s % 41 : n;
+		append_range(f, s, to);
+		assert_int_equal(flush(f->sp), 0);
+		assert_true(pf_spool_handoff(f->sp, 1u << 20));
+		assert_false(pf_spool_handoff(f->sp, 1u << 20)); /* once */
+		while (pf_spool_next(f->sp, &body, &len, &got) == 1) {
+			check_body(body, len, k);
+			pos[k++] = got;
+		}
+		assert_int_equal(k, to);
+		assert_true(pf_spool_read_caught_up(f->sp));
+	}
+	pf_spool_stats(f->sp, &st);
+	assert_true(st.segments > 20); /* hand-offs across rotations */
+	assert_int_equal(st.handoffs, st.flushes);
+
+	/* Read back from disk: the same records at the same positions. */
+	pf_spool_rewind(f->sp, start);
+	k = 0;
+	while (pf_spool_read_begin(f->sp, 0)) {
+		int rc = pf_spool_read_run(f->sp);
+
+		pf_spool_read_end(f->sp, rc);
+		assert_int_equal(rc, 0);
+		while (pf_spool_next(f->sp, &body, &len, &got) == 1) {
+			check_body(body, len, k);
+			assert_int_equal(got.seg, pos[k].seg);
+			assert_int_equal(got.off, pos[k].off);
+			k++;
+		}
+	}
+	assert_int_equal(k, n);
+
+	/* Refused while the reader still holds records: the next ones come from disk after. */
+	append_range(f, n, n + 10);
+	assert_int_equal(flush(f->sp), 0);
+	assert_true(pf_spool_handoff(f->sp, 1u << 20));
+	append_range(f, n + 10, n + 20);
+	assert_int_equal(flush(f->sp), 0);
+	assert_false(pf_spool_handoff(f->sp, 1u << 20));
+	for (k = n; pf_spool_next(f->sp, &body, &len, &got) == 1; k++)
+		check_body(body, len, k);
+	assert_int_equal(k, n + 10);
+	assert_false(pf_spool_read_caught_up(f->sp));
+	/* The cursor is behind now: a later flush is not handed over either. */
+	append_range(f, n + 20, n + 30);
+	assert_int_equal(flush(f->sp), 0);
+	assert_false(pf_spool_handoff(f->sp, 1u << 20));
+	assert_int_equal(read_all(f->sp, n + 10, 0, NULL), 20);
+
+	/* Larger than the caller's budget: read back. */
+	append_range(f, n + 30, n + 40);
+	assert_int_equal(flush(f->sp), 0);
+	assert_false(pf_spool_handoff(f->sp, 16));
+	assert_int_equal(read_all(f->sp, n + 30, 0, NULL), 10);
+	free(pos);
+}
+
 static void test_reopen_resumes(void **state)
 {
 	struct fx *f = *state;
@@ -1280,6 +1355,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flush_error_keeps_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_error_readonly_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_jobs, setup, teardown),
 	};
