@@ -4,8 +4,9 @@
  * Every message, good or bad, becomes one spool record. PUBACKs leave only after the
  * records read so far are written and fdatasync'd (reading from the broker pauses while a
  * flush runs, so a flush always covers every message whose PUBACK is queued). The database
- * side reads the spool back in order, commits batches in pipelined transactions, and moves
- * the checkpoint to the end of the last batch committed without a gap. Replays after a
+ * side takes each flush's records from memory once they are durable, reads the spool back in
+ * order for anything else (a backlog, a replay), commits batches in pipelined transactions,
+ * and moves the checkpoint to the end of the last batch committed without a gap. Replays after a
  * crash or a failed transaction are harmless: every write in the schema is idempotent.
  */
 #include <errno.h>
@@ -27,6 +28,10 @@
 #define STOP_DEADLINE_MS  8000       /* drain on stop, then leave the rest in the spool */
 #define STATS_EVERY_MS    60000
 #define FRESHNESS_EVERY_MS 10000     /* lots online/stale/offline for the metrics */
+#define GROUP_RECORDS     16         /* a flush worth its fdatasync and transaction */
+#define GROUP_MAX_MS      100        /* longest pause to gather them */
+#define GROUP_RATE        500        /* msg/s: above it flushes group by themselves */
+#define GROUP_RATE_TAU_US 200000     /* how fast the rate estimate follows a change */
 
 enum txn_kind {
 	TXN_BATCH,          /* a normal batch */
@@ -99,7 +104,7 @@ static void update_reading(struct pf_pipeline *p)
 		}
 	}
 	pf_mqtt_set_reading(&p->mqtt, !p->flushing && !p->flush_failed && !p->full &&
-					      !p->stopping);
+					      !p->grouping && !p->stopping);
 }
 
 /* ---- receive -> normalize -> spool ---- */
@@ -203,9 +208,11 @@ static void after_read(void *ctx)
 
 	if (p->flushing || p->flush_failed)
 		return; /* the flush under way releases the PUBACKs when it is done */
-	start_flush(p);
-	if (!p->flushing)
+	if (pf_spool_staged_bytes(p->sp) == 0) {
 		pf_mqtt_release_acks(&p->mqtt); /* nothing to make durable (sampled rejects) */
+		return;
+	}
+	start_flush(p);
 }
 
 /* ---- spool -> durable -> ack ---- */
@@ -226,13 +233,57 @@ static void on_flush_retry(uv_timer_t *t)
 	update_reading(p);
 }
 
+static void on_group_end(uv_timer_t *t)
+{
+	struct pf_pipeline *p = t->data;
+
+	p->grouping = false;
+	update_reading(p);
+}
+
+/*
+ * Group commit. Under load the broker refills the socket while a flush runs, so the next
+ * flush covers what arrived meanwhile. At low rates every message would cost its own
+ * fdatasync, thread-pool round trip, loop wake-up and transaction. So below GROUP_RATE,
+ * after a small flush, reading pauses for about the time GROUP_RECORDS messages take (at
+ * most GROUP_MAX_MS): the broker holds them meanwhile, and the next read takes them in one
+ * burst and one flush. Their PUBACKs wait for that flush like any others. Above it the
+ * pause would only add latency: flushes are frequent and cheap per message anyway.
+ */
+static void group_pause(struct pf_pipeline *p, uint64_t records)
+{
+	uint64_t now = uv_hrtime() / 1000, span = now - p->flush_end_us, ms;
+
+	/* The message rate, averaged over about GROUP_RATE_TAU_US whatever the flush sizes. */
+	p->flush_end_us = now;
+	if (span > 0)
+		p->rate += (double)span / (double)(span + GROUP_RATE_TAU_US) *
+			   ((double)records * 1e6 / (double)span - p->rate);
+	if (p->stopping || records >= GROUP_RECORDS || p->rate >= GROUP_RATE ||
+	    pf_spool_staged_bytes(p->sp) > 0)
+		return;
+	ms = p->rate * GROUP_MAX_MS >= GROUP_RECORDS * 1000 ?
+		     (uint64_t)(GROUP_RECORDS * 1000 / p->rate) : GROUP_MAX_MS;
+	p->grouping = true;
+	uv_timer_start(&p->group_timer, on_group_end, ms, 0);
+}
+
 static void flush_done(uv_work_t *req, int status)
 {
 	struct pf_pipeline *p = req->data;
 	int rc = status < 0 ? status : p->flush_rc;
+	struct pf_spool_stats st;
 
 	pf_spool_flush_end(p->sp, rc);
 	p->flushing = false;
+	pf_spool_stats(p->sp, &st);
+	if (rc == 0)
+		group_pause(p, st.records_flushed - p->records_flushed);
+	p->records_flushed = st.records_flushed;
+	/* Freshly durable records go to the database writer from memory; the spool is read
+	 * back only for what it cannot take this way (a backlog, a replay). */
+	if (pf_spool_handoff(p->sp, READ_CHUNK))
+		p->have_records = true;
 	if (rc < 0) {
 		p->stats.flush_errors++;
 		p->flush_failed = true;
@@ -253,8 +304,14 @@ static void flush_done(uv_work_t *req, int status)
 
 static void start_flush(struct pf_pipeline *p)
 {
-	if (p->flushing || !pf_spool_flush_begin(p->sp))
+	if (p->flushing)
 		return;
+	if (!pf_spool_flush_begin(p->sp)) {
+		/* Nothing staged; else no memory for the flush: the PUBACKs stay held. */
+		if (pf_spool_staged_bytes(p->sp) > 0)
+			uv_timer_start(&p->flush_timer, on_flush_retry, 1000, 0);
+		return;
+	}
 	p->flushing = true;
 	update_reading(p);
 	p->flush_req.data = p;
@@ -719,8 +776,8 @@ int pf_pipeline_init(struct pf_pipeline *p, uv_loop_t *loop, const struct pf_con
 		.on_message = on_message, .after_read = after_read};
 	static const struct pf_db_callbacks dcb = {.on_done = on_done, .on_state = on_db_state};
 	struct pf_spool_stats st;
-	uv_timer_t *timers[] = {&p->flush_timer, &p->batch_timer, &p->retry_timer, &p->tick,
-				&p->stop_timer};
+	uv_timer_t *timers[] = {&p->flush_timer, &p->group_timer, &p->batch_timer,
+				&p->retry_timer, &p->tick, &p->stop_timer};
 
 	memset(p, 0, sizeof(*p));
 	p->loop = loop;
@@ -797,8 +854,8 @@ static void maybe_finish_stop(struct pf_pipeline *p)
 {
 	struct pf_spool_stats st;
 	bool deadline = p->stopping && !uv_is_active((uv_handle_t *)&p->stop_timer);
-	uv_timer_t *timers[] = {&p->flush_timer, &p->batch_timer, &p->retry_timer, &p->tick,
-				&p->stop_timer};
+	uv_timer_t *timers[] = {&p->flush_timer, &p->group_timer, &p->batch_timer,
+				&p->retry_timer, &p->tick, &p->stop_timer};
 
 	if (!p->stopping || p->closing)
 		return;

@@ -55,6 +55,11 @@ struct pf_pipeline {
 	bool flushing;
 	bool flush_failed;        /* waiting for flush_timer to retry */
 	uv_timer_t flush_timer;
+	uint64_t records_flushed; /* by the spool, at the last flush's end */
+	uint64_t flush_end_us;    /* uv_hrtime() at the last flush's end, in microseconds */
+	double rate;              /* records flushed per second, a moving average */
+	bool grouping;            /* reading paused after a small flush (group commit) */
+	uv_timer_t group_timer;   /* ends that pause */
 	bool full;                /* spool at max_bytes: not reading from the broker */
 
 	/* spool reader */
