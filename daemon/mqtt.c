@@ -33,6 +33,7 @@ struct mqtt__poll {
 
 static void sync_poll(struct pf_mqtt *m);
 static void schedule_retry(struct pf_mqtt *m, const char *why, int code);
+static void on_lib_log(struct mosquitto *mosq, void *obj, int level, const char *str);
 
 static int64_t now_us(void)
 {
@@ -325,6 +326,10 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 		mosquitto_disconnect(mosq);
 		return;
 	}
+	/* libmosquitto formats every debug line (two per message) for a log callback: a tenth
+	 * of the CPU of a drain. The callback is only there for handshake errors; the
+	 * disconnect puts it back for the next attempt. */
+	mosquitto_log_callback_set(mosq, NULL);
 	m->state = PF_MQTT_CONNECTED;
 	m->connects++;
 	m->backoff_ms = 0;
@@ -342,7 +347,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 	struct pf_mqtt *m = obj;
 	bool was_connected = m->state == PF_MQTT_CONNECTED;
 
-	(void)mosq;
+	mosquitto_log_callback_set(mosq, on_lib_log);
 	close_poll(m); /* before libmosquitto closes the fd */
 	m->unsynced = false;
 	if (m->state == PF_MQTT_STOPPING || m->stopped_cb) {
@@ -365,7 +370,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	m->cb.on_message(m->ctx, msg->topic, msg->payload, (size_t)msg->payloadlen, now_us());
 }
 
-/* libmosquitto says why a TLS handshake failed ("certificate verify failed") only here. */
+/* libmosquitto says why a TLS handshake failed ("certificate verify failed") only here;
+ * installed while connecting (see on_connect). */
 static void on_lib_log(struct mosquitto *mosq, void *obj, int level, const char *str)
 {
 	(void)mosq;
