@@ -114,6 +114,21 @@ cpu_ticks() {
 	echo $(( ${12} + ${13} ))
 }
 
+# tree_ticks PID: utime + stime of a process, of its children that have exited (cutime +
+# cstime) and of those still running: PostgreSQL's postmaster and its backends.
+tree_ticks() {
+	local pid=$1 st sum c
+	read -r st <"/proc/$pid/stat"
+	st=${st##*) }
+	# shellcheck disable=SC2086  # split into fields on purpose
+	set -- $st
+	sum=$(( ${12} + ${13} + ${14} + ${15} ))
+	for c in $(ps -o pid= --ppid "$pid"); do
+		sum=$(( sum + $(cpu_ticks "$c" 2>/dev/null || echo 0) ))
+	done
+	echo "$sum"
+}
+
 # status_kib PID FIELD: VmRSS, VmHWM ... in KiB.
 status_kib() {
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
@@ -232,6 +247,11 @@ if ! skipped drain; then
 		pf_psql "SELECT pg_stat_statements_reset()" >/dev/null
 	fi
 	load=$(loadavg)
+	# The three processes share the machine: what each spends per message says which
+	# one limits the drain.
+	pg_pid=$(pf__pg_pid)
+	mq0=$(cpu_ticks "$PF_MQTT_PID")
+	pg0=$(tree_ticks "$pg_pid")
 	t0=$(now_ms)
 	pf_daemon_start "$conf"
 	drain_pid=$PF_DAEMON_PID
@@ -257,6 +277,8 @@ if ! skipped drain; then
 	t1=$(now_ms)
 	hwm=$(status_kib "$drain_pid" VmHWM)
 	ticks=$(cpu_ticks "$drain_pid")
+	mq_ticks=$(( $(cpu_ticks "$PF_MQTT_PID") - mq0 ))
+	pg_ticks=$(( $(tree_ticks "$pg_pid") - pg0 ))
 	if [[ -n $perf_pid ]]; then
 		kill -INT "$perf_pid" 2>/dev/null || true
 		wait "$perf_pid" 2>/dev/null || true
@@ -270,6 +292,8 @@ if ! skipped drain; then
 	result drain_rate "$drain_rate"
 	result drain_peak_rss_kib "$hwm"
 	result drain_cpu_seconds "$(calc "$ticks / $clk_tck")"
+	result drain_broker_cpu_seconds "$(calc "$mq_ticks / $clk_tck")"
+	result drain_pg_cpu_seconds "$(calc "$pg_ticks / $clk_tck")"
 	result drain_load "$load"
 	pf_log "drain: $messages rows in $drain_s s ($drain_rate msg/s), VmHWM $hwm KiB"
 
@@ -356,6 +380,10 @@ if ! skipped live; then
 	live_pid=$PF_DAEMON_PID
 	IFS=, read -r -a rates <<<"$live_rates"
 	for rate in "${rates[@]}"; do
+		# Earlier phases leave hundreds of MB dirty (PostgreSQL runs with fsync = off);
+		# the kernel would write them back in bursts every 5 s into this phase, and each
+		# burst stalls the spool's fdatasync behind it. Measure the daemon, not them.
+		sync
 		load=$(loadavg)
 		c0=$(cpu_ticks "$live_pid")
 		t0=$(now_ms)
@@ -496,6 +524,8 @@ if [[ -n $drain_rate ]]; then
 	say "| drain of $messages messages | $(get drain_seconds) s, $drain_rate msg/s${ratio:+, ratio $ratio} | $tgt | $(get drain_load) |"
 	say "| drain: peak RSS (VmHWM) | $(mib drain_peak_rss_kib) | <= 64 MiB: $(verdict "$(get drain_peak_rss_kib) <= 65536") | |"
 	say "| drain: CPU (user + system) | $(get drain_cpu_seconds) s | | |"
+	us() { calc "sprintf(\"%.1f\", $(get "$1") * 1e6 / $messages)"; }
+	say "| drain: CPU per message | parkfeedd $(us drain_cpu_seconds) µs, mosquitto $(us drain_broker_cpu_seconds) µs, PostgreSQL $(us drain_pg_cpu_seconds) µs (all its processes, this script's polling included) | | |"
 fi
 if ! skipped live; then
 	for rate in "${rates[@]}"; do
