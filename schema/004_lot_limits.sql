@@ -173,110 +173,25 @@ $$;
 COMMENT ON FUNCTION parking.store_refusals(text[], text, text[], bigint[], text[]) IS
 	'Part of the ingest functions: store and count the messages refused by parking.ingest_limits';
 
-CREATE OR REPLACE FUNCTION parking.ingest_occupancy(p_lot_id text[], p_observed_us bigint[],
-						    p_received_us bigint[], p_total integer[],
-						    p_free integer[], p_occupied integer[],
-						    p_status text[], p_seq bigint[], p_format text[])
-RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, parking, pg_temp AS $$
-DECLARE
-	n       integer;
-	refused text[];
-BEGIN
-	IF EXISTS (SELECT 1 FROM unnest(p_lot_id) AS u(lot_id)
-		   LEFT JOIN parking.lots l ON l.lot_id = u.lot_id
-		   WHERE l.lot_id IS NULL OR l.stage < 'connected') THEN
-		refused := parking.refuse_unknown_lots(p_lot_id, p_received_us);
-		IF cardinality(refused) > 0 THEN
-			PERFORM parking.store_refusals(refused, 'occupancy', p_lot_id,
-				p_received_us,
-				(SELECT array_agg(json_build_object(
-					'lot_id', u.lot_id,
-					'observed_at', timestamptz 'epoch' + u.obs * interval '1 microsecond',
-					'total', u.total, 'free', u.free, 'occupied', u.occupied,
-					'status', u.status, 'seq', u.seq, 'format', u.format)::text
-					ORDER BY u.i)
-				 FROM unnest(p_lot_id, p_observed_us, p_total, p_free, p_occupied,
-					     p_status, p_seq, p_format) WITH ORDINALITY
-				      AS u(lot_id, obs, total, free, occupied, status, seq, format, i)));
-			-- The rest of the batch goes on as if the refused rows had never come.
-			SELECT array_agg(u.lot_id ORDER BY u.i), array_agg(u.obs ORDER BY u.i),
-			       array_agg(u.rec ORDER BY u.i), array_agg(u.total ORDER BY u.i),
-			       array_agg(u.free ORDER BY u.i), array_agg(u.occupied ORDER BY u.i),
-			       array_agg(u.status ORDER BY u.i), array_agg(u.seq ORDER BY u.i),
-			       array_agg(u.format ORDER BY u.i)
-			INTO p_lot_id, p_observed_us, p_received_us, p_total, p_free, p_occupied,
-			     p_status, p_seq, p_format
-			FROM unnest(p_lot_id, p_observed_us, p_received_us, p_total, p_free,
-				    p_occupied, p_status, p_seq, p_format) WITH ORDINALITY
-			     AS u(lot_id, obs, rec, total, free, occupied, status, seq, format, i)
-			WHERE NOT EXISTS (SELECT 1 FROM unnest(refused) AS r(lot_id)
-					  WHERE r.lot_id = u.lot_id);
-			IF p_lot_id IS NULL THEN
-				RETURN 0;
-			END IF;
-		END IF;
-		PERFORM parking.connect_lots(p_lot_id, p_received_us);
-	END IF;
+-- Occupancy: migration 005 replaces ingest_occupancy with a faster one that applies the caps.
 
-	-- Fast path: a batch without repeats is a plain insert (ON CONFLICT costs a second index
-	-- probe per row); a repeat anywhere, in the batch or the table, takes the careful path.
-	BEGIN
-		INSERT INTO parking.occupancy (lot_id, observed_at, received_at, total, free,
-					       occupied, status, seq, format)
-		SELECT u.lot_id,
-		       timestamptz 'epoch' + u.obs * interval '1 microsecond',
-		       timestamptz 'epoch' + u.rec * interval '1 microsecond',
-		       u.total, u.free, u.occupied, u.status, u.seq, u.format
-		FROM unnest(p_lot_id, p_observed_us, p_received_us, p_total, p_free, p_occupied,
-			    p_status, p_seq, p_format)
-		     AS u(lot_id, obs, rec, total, free, occupied, status, seq, format);
-		GET DIAGNOSTICS n = ROW_COUNT;
-	EXCEPTION WHEN unique_violation THEN
-		INSERT INTO parking.occupancy (lot_id, observed_at, received_at, total, free,
-					       occupied, status, seq, format)
-		SELECT u.lot_id,
-		       timestamptz 'epoch' + u.obs * interval '1 microsecond',
-		       timestamptz 'epoch' + u.rec * interval '1 microsecond',
-		       u.total, u.free, u.occupied, u.status, u.seq, u.format
-		FROM unnest(p_lot_id, p_observed_us, p_received_us, p_total, p_free, p_occupied,
-			    p_status, p_seq, p_format)
-		     AS u(lot_id, obs, rec, total, free, occupied, status, seq, format)
-		ON CONFLICT (lot_id, observed_at) DO NOTHING;
-		GET DIAGNOSTICS n = ROW_COUNT;
-	END;
+-- Status messages register unknown lots too (as planned): the same caps apply. 001's function
+-- becomes apply_status, called with what the caps let through.
+ALTER FUNCTION parking.ingest_status(text[], bigint[], boolean[], text[], text[], text[],
+				     boolean[]) RENAME TO apply_status;
+COMMENT ON FUNCTION parking.apply_status(text[], bigint[], boolean[], text[], text[], text[],
+					 boolean[]) IS
+	'Part of ingest_status: apply a batch of status messages of known or admitted lots (per lot '
+	'and field the newest reported value wins); a compliant protocol moves the lot to upgraded';
 
-	-- One row per lot (the newest of the batch), and only ever forward.
-	INSERT INTO parking.lot_state AS s (lot_id, observed_at, received_at, total, free, occupied,
-					    status, seq, format)
-	SELECT DISTINCT ON (u.lot_id) u.lot_id,
-	       timestamptz 'epoch' + u.obs * interval '1 microsecond',
-	       timestamptz 'epoch' + u.rec * interval '1 microsecond',
-	       u.total, u.free, u.occupied, u.status, u.seq, u.format
-	FROM unnest(p_lot_id, p_observed_us, p_received_us, p_total, p_free, p_occupied, p_status,
-		    p_seq, p_format) AS u(lot_id, obs, rec, total, free, occupied, status, seq, format)
-	ORDER BY u.lot_id, u.obs DESC, u.rec DESC
-	ON CONFLICT (lot_id) DO UPDATE
-	SET observed_at = EXCLUDED.observed_at, received_at = EXCLUDED.received_at,
-	    total = EXCLUDED.total, free = EXCLUDED.free, occupied = EXCLUDED.occupied,
-	    status = EXCLUDED.status, seq = EXCLUDED.seq, format = EXCLUDED.format
-	WHERE s.observed_at < EXCLUDED.observed_at;
-
-	RETURN n;
-END
-$$;
-
--- Status messages register unknown lots too (as planned): the same caps apply.
-CREATE OR REPLACE FUNCTION parking.ingest_status(p_lot_id text[], p_received_us bigint[],
-						 p_online boolean[], p_system text[],
-						 p_version text[], p_protocol text[],
-						 p_compliant boolean[])
+CREATE FUNCTION parking.ingest_status(p_lot_id text[], p_received_us bigint[],
+				      p_online boolean[], p_system text[], p_version text[],
+				      p_protocol text[], p_compliant boolean[])
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, parking, pg_temp AS $$
 DECLARE
-	refused text[];
+	refused text[] := parking.refuse_unknown_lots(p_lot_id, p_received_us);
 BEGIN
-	refused := parking.refuse_unknown_lots(p_lot_id, p_received_us);
 	IF cardinality(refused) > 0 THEN
 		PERFORM parking.store_refusals(refused, 'status', p_lot_id, p_received_us,
 			(SELECT array_agg(json_build_object(
@@ -299,75 +214,24 @@ BEGIN
 			RETURN;
 		END IF;
 	END IF;
-
-	INSERT INTO parking.lots (lot_id, registered, stage)
-	SELECT DISTINCT u.lot_id, false, 'planned'::parking.stage
-	FROM unnest(p_lot_id) AS u(lot_id)
-	WHERE NOT EXISTS (SELECT 1 FROM parking.lots x WHERE x.lot_id = u.lot_id)
-	ORDER BY 1
-	ON CONFLICT (lot_id) DO NOTHING;
-
-	-- Per lot, what the messages newer than the last applied one report, the newest value of
-	-- each field winning; NULL = not reported, keep what we have.
-	WITH u AS (
-		SELECT u.lot_id, timestamptz 'epoch' + u.rec * interval '1 microsecond' AS at,
-		       u.online, u.system, u.version, u.protocol
-		FROM unnest(p_lot_id, p_received_us, p_online, p_system, p_version, p_protocol)
-		     AS u(lot_id, rec, online, system, version, protocol)
-	), newest AS (
-		SELECT u.lot_id, max(u.at) AS at,
-		       (array_agg(u.online ORDER BY u.at DESC) FILTER (WHERE u.online IS NOT NULL))[1]
-			       AS online,
-		       (array_agg(u.system ORDER BY u.at DESC) FILTER (WHERE u.system IS NOT NULL))[1]
-			       AS system,
-		       (array_agg(u.version ORDER BY u.at DESC) FILTER (WHERE u.version IS NOT NULL))[1]
-			       AS version,
-		       (array_agg(u.protocol ORDER BY u.at DESC)
-			FILTER (WHERE u.protocol IS NOT NULL))[1] AS protocol
-		FROM u JOIN parking.lots l ON l.lot_id = u.lot_id
-		WHERE l.status_at IS NULL OR u.at > l.status_at
-		GROUP BY u.lot_id
-	)
-	UPDATE parking.lots l
-	SET status_at = n.at,
-	    online = coalesce(n.online, l.online),
-	    system = coalesce(n.system, l.system),
-	    version = coalesce(n.version, l.version),
-	    protocol = coalesce(n.protocol, l.protocol),
-	    updated_at = now()
-	FROM newest n
-	WHERE l.lot_id = n.lot_id AND (l.status_at IS NULL OR l.status_at < n.at);
-
-	-- A compliant protocol means the lot's system has been upgraded.
-	WITH first AS (
-		SELECT DISTINCT ON (u.lot_id) u.lot_id,
-		       timestamptz 'epoch' + u.rec * interval '1 microsecond' AS at, u.protocol
-		FROM unnest(p_lot_id, p_received_us, p_protocol, p_compliant)
-		     AS u(lot_id, rec, protocol, compliant)
-		WHERE u.compliant
-		ORDER BY u.lot_id, u.rec
-	), due AS (
-		SELECT l.lot_id, l.stage AS old_stage, f.at, f.protocol
-		FROM parking.lots l JOIN first f ON f.lot_id = l.lot_id
-		WHERE l.stage < 'upgraded'
-		ORDER BY l.lot_id
-		FOR UPDATE OF l
-	), moved AS (
-		UPDATE parking.lots l
-		SET stage = 'upgraded', stage_at = due.at, upgraded_at = due.at, updated_at = now()
-		FROM due
-		WHERE l.lot_id = due.lot_id AND l.stage < 'upgraded'
-		RETURNING l.lot_id, due.old_stage, due.at, due.protocol
-	)
-	INSERT INTO parking.stage_history (lot_id, from_stage, stage, at, actor, note)
-	SELECT lot_id, old_stage, 'upgraded', at, 'parkfeedd',
-	       'status reports protocol ' || coalesce(protocol, '(unnamed)')
-	FROM moved;
+	PERFORM parking.apply_status(p_lot_id, p_received_us, p_online, p_system, p_version,
+				     p_protocol, p_compliant);
 END
 $$;
+COMMENT ON FUNCTION parking.ingest_status(text[], bigint[], boolean[], text[], text[], text[],
+					  boolean[]) IS
+	'Daemon interface: apply a batch of controller status messages (per lot and field the newest '
+	'reported value wins; NULL = not reported); a compliant protocol moves the lot to upgraded; '
+	'messages of unknown lots past parking.ingest_limits are refused (lot_limit)';
 
 REVOKE ALL ON FUNCTION parking.set_ingest_limits(integer, integer, integer, text),
 	parking.refuse_unknown_lots(text[], bigint[]),
-	parking.store_refusals(text[], text, text[], bigint[], text[]) FROM PUBLIC;
+	parking.store_refusals(text[], text, text[], bigint[], text[]),
+	parking.ingest_status(text[], bigint[], boolean[], text[], text[], text[], boolean[]),
+	parking.apply_status(text[], bigint[], boolean[], text[], text[], text[], boolean[])
+	FROM PUBLIC, parkfeed_ingest;
+GRANT EXECUTE ON FUNCTION
+	parking.ingest_status(text[], bigint[], boolean[], text[], text[], text[], boolean[])
+	TO parkfeed_ingest;
 GRANT EXECUTE ON FUNCTION parking.set_ingest_limits(integer, integer, integer, text)
 	TO parkfeed_operator;

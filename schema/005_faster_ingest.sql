@@ -1,7 +1,7 @@
--- 005_faster_ingest: the same ingest_occupancy, about a third cheaper per batch.
+-- 005_faster_ingest: ingest_occupancy about a third cheaper per batch, with 004's lot caps.
 --
 -- Measured with bench/ingest_bench.sh (5,000-row batches over 500 lots, backend CPU, best of
--- 7-11 rounds on a shared 2-core machine): 35-48 ms a batch against 50-59 ms for 004's.
+-- 7-11 rounds on a shared 2-core machine): 35-48 ms a batch against 50-59 ms for 001's.
 --   * The arrays are expanded by unnest() in the select list, which streams rows, instead of
 --     unnest(a, b, ...) in FROM, which copies every row into a tuplestore first (19% of the
 --     backend's time in a profile).
@@ -10,7 +10,7 @@
 --   * A batch whose rows all fall in one attached monthly partition is inserted straight into
 --     it (no tuple routing); anything else goes through the parent as before, and the
 --     partition's own constraint still guards its range.
--- Same results as 004's function (a scenario test and checksums of every benchmark run).
+-- Same results as 001's function (a scenario test and checksums of every benchmark run).
 -- lot_state gets fillfactor 50: its rows are rewritten by every batch, and with room on the
 -- page the updates stay HOT (no index entry, no bloat: 13 pages instead of 105 in a test).
 --
