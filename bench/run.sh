@@ -409,7 +409,8 @@ if ! skipped live; then
 		done
 		catchup_s=$(calc "($(now_ms) - $t1) / 1000")
 		c1=$(cpu_ticks "$live_pid")
-		# Latency per row; p99 of the first and the last third tell whether lag grows.
+		# Latency per row; the first and the last third's p50 tell whether lag grows, their
+		# p99 whether stalls do.
 		third_a="to_timestamp(($t0 + ($t1 - $t0) / 3) / 1000.0)"
 		third_b="to_timestamp(($t1 - ($t1 - $t0) / 3) / 1000.0)"
 		stats=$(pf_psql "
@@ -420,12 +421,16 @@ if ! skipped live; then
 			       round((percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)
 				      FILTER (WHERE observed_at < $third_a))::numeric, 1),
 			       round((percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)
+				      FILTER (WHERE observed_at > $third_b))::numeric, 1),
+			       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)
+				      FILTER (WHERE observed_at < $third_a))::numeric, 1),
+			       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)
 				      FILTER (WHERE observed_at > $third_b))::numeric, 1)
 			FROM (SELECT observed_at,
 			             extract(epoch FROM pg_xact_commit_timestamp(xmin) - observed_at)
 			             * 1000 AS ms
 			      FROM parking.occupancy WHERE $span) l")
-		IFS='|' read -r n p50 p99 pmax p99_first p99_last <<<"$stats"
+		IFS='|' read -r n p50 p99 pmax p99_first p99_last p50_first p50_last <<<"$stats"
 		# Per second of publishing: rows, p50, p99, max (in the --out directory).
 		pf_psql "
 			SELECT to_char(date_trunc('second', observed_at), 'HH24:MI:SS'), count(*),
@@ -438,9 +443,10 @@ if ! skipped live; then
 			      FROM parking.occupancy WHERE $span) l
 			GROUP BY 1 ORDER BY 1" >"$PF_TMP/live-$rate-per-second.txt"
 		# Bounded: the rows left when the publisher stopped are committed within 2 s, and
-		# the last third's p99 is not far above the first third's.
+		# the typical lag (p50) of the last third is not far above the first third's. The
+		# p99 is not the test: one disk stall late in the run moves it without any backlog.
 		bounded=yes
-		if awk "BEGIN { exit !($catchup_s > 2 || $p99_last > 2 * $p99_first + 50) }"; then
+		if awk "BEGIN { exit !($catchup_s > 2 || $p50_last > 2 * $p50_first + 50) }"; then
 			bounded=no
 		fi
 		k=live_$rate
@@ -451,6 +457,8 @@ if ! skipped live; then
 		result "${k}_max_ms" "$pmax"
 		result "${k}_p99_first_third_ms" "$p99_first"
 		result "${k}_p99_last_third_ms" "$p99_last"
+		result "${k}_p50_first_third_ms" "$p50_first"
+		result "${k}_p50_last_third_ms" "$p50_last"
 		result "${k}_backlog_end" "$backlog_end"
 		result "${k}_catchup_s" "$catchup_s"
 		result "${k}_bounded" "$bounded"
@@ -536,7 +544,7 @@ if ! skipped live; then
 		else
 			tgt="lag bounded: $(get "${k}_bounded")"
 		fi
-		say "| live $rate msg/s (achieved $(get "${k}_achieved")), publish to commit | p50 $(get "${k}_p50_ms") ms, p99 $(get "${k}_p99_ms") ms, max $(get "${k}_max_ms") ms; p99 first/last third $(get "${k}_p99_first_third_ms")/$(get "${k}_p99_last_third_ms") ms; backlog at end $(get "${k}_backlog_end") rows, caught up in $(get "${k}_catchup_s") s; daemon CPU $(get "${k}_cpu_pct") % | $tgt | $(get "${k}_load") |"
+		say "| live $rate msg/s (achieved $(get "${k}_achieved")), publish to commit | p50 $(get "${k}_p50_ms") ms, p99 $(get "${k}_p99_ms") ms, max $(get "${k}_max_ms") ms; first/last third p50 $(get "${k}_p50_first_third_ms")/$(get "${k}_p50_last_third_ms") ms, p99 $(get "${k}_p99_first_third_ms")/$(get "${k}_p99_last_third_ms") ms; backlog at end $(get "${k}_backlog_end") rows, caught up in $(get "${k}_catchup_s") s; daemon CPU $(get "${k}_cpu_pct") % | $tgt | $(get "${k}_load") |"
 	done
 fi
 if ! skipped idle; then
