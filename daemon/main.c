@@ -269,6 +269,7 @@ static int apply_reload(struct daemon *d, struct pf_config *next, char *err, siz
 	c->postgres.connect_timeout = next->postgres.connect_timeout;
 	c->postgres.reconnect_max = next->postgres.reconnect_max;
 	c->ingest.batch_ms = next->ingest.batch_ms;
+	c->ingest.group_commit_ms = next->ingest.group_commit_ms;
 	c->ingest.max_payload = next->ingest.max_payload;
 	c->ingest.clock_skew = next->ingest.clock_skew;
 	c->ingest.max_depth = next->ingest.max_depth;

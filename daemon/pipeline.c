@@ -29,7 +29,6 @@
 #define STATS_EVERY_MS    60000
 #define FRESHNESS_EVERY_MS 10000     /* lots online/stale/offline for the metrics */
 #define GROUP_RECORDS     16         /* a flush worth its fdatasync and transaction */
-#define GROUP_MAX_MS      100        /* longest pause to gather them */
 #define GROUP_RATE        500        /* msg/s: above it flushes group by themselves */
 #define GROUP_RATE_TAU_US 200000     /* how fast the rate estimate follows a change */
 
@@ -246,24 +245,25 @@ static void on_group_end(uv_timer_t *t)
  * flush covers what arrived meanwhile. At low rates every message would cost its own
  * fdatasync, thread-pool round trip, loop wake-up and transaction. So below GROUP_RATE,
  * after a small flush, reading pauses for about the time GROUP_RECORDS messages take (at
- * most GROUP_MAX_MS): the broker holds them meanwhile, and the next read takes them in one
+ * most [ingest] group_commit_ms): the broker holds them meanwhile, and the next read takes them in one
  * burst and one flush. Their PUBACKs wait for that flush like any others. Above it the
  * pause would only add latency: flushes are frequent and cheap per message anyway.
  */
 static void group_pause(struct pf_pipeline *p, uint64_t records)
 {
 	uint64_t now = uv_hrtime() / 1000, span = now - p->flush_end_us, ms;
+	uint64_t max_ms = (uint64_t)p->cfg->ingest.group_commit_ms;
 
 	/* The message rate, averaged over about GROUP_RATE_TAU_US whatever the flush sizes. */
 	p->flush_end_us = now;
 	if (span > 0)
 		p->rate += (double)span / (double)(span + GROUP_RATE_TAU_US) *
 			   ((double)records * 1e6 / (double)span - p->rate);
-	if (p->stopping || records >= GROUP_RECORDS || p->rate >= GROUP_RATE ||
+	if (p->stopping || max_ms == 0 || records >= GROUP_RECORDS || p->rate >= GROUP_RATE ||
 	    pf_spool_staged_bytes(p->sp) > 0)
 		return;
-	ms = p->rate * GROUP_MAX_MS >= GROUP_RECORDS * 1000 ?
-		     (uint64_t)(GROUP_RECORDS * 1000 / p->rate) : GROUP_MAX_MS;
+	ms = p->rate * (double)max_ms >= GROUP_RECORDS * 1000 ?
+		     (uint64_t)(GROUP_RECORDS * 1000 / p->rate) : max_ms;
 	p->grouping = true;
 	uv_timer_start(&p->group_timer, on_group_end, ms, 0);
 }

@@ -43,6 +43,7 @@ struct pf_config {
 		int max_topic_len;      /* 256 (16..512) */
 		int batch_rows;         /* 5000 rows per database batch (1..50000) */
 		int batch_ms;           /* 20 ms max wait to fill a batch (0..10000) */
+		int group_commit_ms;    /* 100: low-rate pause to gather a flush (0..1000, 0 off) */
 		int pipeline_depth;     /* 4 batches in flight (1..64) */
 		int reject_burst;       /* 100 rejects per lot per minute stored (0 = no limit) */
 		int reject_sample;      /* 100: beyond the burst, 1 reject in this many stored */

@@ -96,6 +96,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.ingest.max_topic_len, 256);
 	assert_int_equal(cfg.ingest.batch_rows, 5000);
 	assert_int_equal(cfg.ingest.batch_ms, 20);
+	assert_int_equal(cfg.ingest.group_commit_ms, 100);
 	assert_int_equal(cfg.ingest.pipeline_depth, 4);
 	assert_string_equal(cfg.ingest.compliant_protocols, "parkfeed/1");
 	assert_string_equal(cfg.spool.dir, "/var/lib/parkfeed/spool");
@@ -262,6 +263,7 @@ static void test_every_key_set(void **state)
 			"max_topic_len = 64\n"
 			"batch_rows = 100\n"
 			"batch_ms = 0\n"
+			"group_commit_ms = 0\n"
 			"pipeline_depth = 2\n"
 			"compliant_protocols = a\n"
 			"[spool]\n"
@@ -295,6 +297,7 @@ static void test_every_key_set(void **state)
 	assert_int_equal(cfg.ingest.max_topic_len, 64);
 	assert_int_equal(cfg.ingest.batch_rows, 100);
 	assert_int_equal(cfg.ingest.batch_ms, 0);
+	assert_int_equal(cfg.ingest.group_commit_ms, 0);
 	assert_int_equal(cfg.ingest.pipeline_depth, 2);
 	assert_int_equal(cfg.n_protocols, 1);
 	assert_string_equal(cfg.protocols[0], "a");
