@@ -113,7 +113,7 @@ static const struct config__key keys[] = {
 	K_INT("ingest", "batch_ms", ingest.batch_ms, "20", 0, 10000, true,
 	      "milliseconds to wait for a batch to fill"),
 	K_INT("ingest", "group_commit_ms", ingest.group_commit_ms, "100", 0, 1000, true,
-	      "below 500 msg/s, longest pause to gather messages into one flush (0: off)"),
+	      "below 500 msg/s, longest pause to gather messages into one flush (0: none)"),
 	K_INT("ingest", "pipeline_depth", ingest.pipeline_depth, "4", 1, 64, false,
 	      "batches in flight to PostgreSQL"),
 	K_INT("ingest", "reject_burst", ingest.reject_burst, "100", 0, 1000000, false,

@@ -29,7 +29,9 @@
 #define STATS_EVERY_MS    60000
 #define FRESHNESS_EVERY_MS 10000     /* lots online/stale/offline for the metrics */
 #define GROUP_RECORDS     16         /* a flush worth its fdatasync and transaction */
-#define GROUP_RATE        500        /* msg/s: above it flushes group by themselves */
+#define GROUP_RATE        500        /* msg/s: above it the pause is kept short */
+#define GROUP_FAST_MS     3          /* the pause above GROUP_RATE */
+#define GROUP_RATE_MAX    5000       /* msg/s: above it flushes group by themselves */
 #define GROUP_RATE_TAU_US 200000     /* how fast the rate estimate follows a change */
 
 enum txn_kind {
@@ -242,12 +244,15 @@ static void on_group_end(uv_timer_t *t)
 
 /*
  * Group commit. Under load the broker refills the socket while a flush runs, so the next
- * flush covers what arrived meanwhile. At low rates every message would cost its own
- * fdatasync, thread-pool round trip, loop wake-up and transaction. So below GROUP_RATE,
- * after a small flush, reading pauses for about the time GROUP_RECORDS messages take (at
- * most [ingest] group_commit_ms): the broker holds them meanwhile, and the next read takes them in one
- * burst and one flush. Their PUBACKs wait for that flush like any others. Above it the
- * pause would only add latency: flushes are frequent and cheap per message anyway.
+ * flush covers what arrived meanwhile. At lower rates every message or two would cost its
+ * own fdatasync, thread-pool round trip, loop wake-up and transaction (a daemon at 2,000
+ * msg/s spent 156 us of CPU per message). So after a small flush reading pauses for about
+ * the time GROUP_RECORDS messages take: the broker holds them meanwhile, and the next read
+ * takes them in one burst and one flush. Their PUBACKs wait for that flush like any others.
+ * The pause is at most [ingest] group_commit_ms below GROUP_RATE, GROUP_FAST_MS up to
+ * GROUP_RATE_MAX (2,000 msg/s: CPU 31% -> 12% of a core, p50 2.5 -> 7 ms, p99 unchanged at
+ * 11-13 ms), and none above, where flushes are large by themselves and a pause only let the
+ * lag grow.
  */
 static void group_pause(struct pf_pipeline *p, uint64_t records)
 {
@@ -259,9 +264,11 @@ static void group_pause(struct pf_pipeline *p, uint64_t records)
 	if (span > 0)
 		p->rate += (double)span / (double)(span + GROUP_RATE_TAU_US) *
 			   ((double)records * 1e6 / (double)span - p->rate);
-	if (p->stopping || max_ms == 0 || records >= GROUP_RECORDS || p->rate >= GROUP_RATE ||
+	if (p->stopping || max_ms == 0 || records >= GROUP_RECORDS || p->rate >= GROUP_RATE_MAX ||
 	    pf_spool_staged_bytes(p->sp) > 0)
 		return;
+	if (p->rate >= GROUP_RATE && max_ms > GROUP_FAST_MS)
+		max_ms = GROUP_FAST_MS;
 	ms = p->rate * (double)max_ms >= GROUP_RECORDS * 1000 ?
 		     (uint64_t)(GROUP_RECORDS * 1000 / p->rate) : max_ms;
 	p->grouping = true;
