@@ -228,8 +228,11 @@ if ! skipped a; then
 		pf_fail "nullsub could not create its session"
 	backlog
 	load=$(loadavg)
+	mq0=$(cpu_ticks "$PF_MQTT_PID")
 	line=$("$NULLSUB" --port "$PF_MQTT_PORT" --id "$nullsub_id" --topic "$topic_filter" \
 		--count "$messages" --timeout 30) || pf_fail "nullsub did not receive the backlog: $line"
+	# What delivering costs the broker itself, per message (its floor in the drain).
+	result broker_cpu_us "$(calc "sprintf(\"%.1f\", ($(cpu_ticks "$PF_MQTT_PID") - $mq0) / $clk_tck * 1e6 / $messages)")"
 	"$NULLSUB" --port "$PF_MQTT_PORT" --id "$nullsub_id" --topic "$topic_filter" --forget
 	pf_log "A: $line"
 	[[ $line =~ ^received\ ([0-9]+)\ in\ ([0-9.]+)\ s\ \(([0-9]+)\ msg/s\) ]] ||
@@ -368,16 +371,20 @@ if ! skipped b; then
 		pf_psql "TRUNCATE parking.occupancy"
 		pf_psql "CHECKPOINT"
 		load=$(loadavg)
+		pg0=$(tree_ticks "$(pf__pg_pid)")
 		t0=$(now_ms)
 		pf_psql "COPY parking.occupancy FROM '$csv' (FORMAT csv)"
 		t1=$(now_ms)
+		sleep 0.5 # the backend's CPU reaches the postmaster's children time once it is reaped
+		pg_us=$(calc "sprintf(\"%.1f\", ($(tree_ticks "$(pf__pg_pid)") - $pg0) / $clk_tck * 1e6 / $messages)")
 		s=$(calc "($t1 - $t0) / 1000")
 		r=$(calc "int($messages / $s + 0.5)")
-		pf_log "B: COPY $messages rows in $s s ($r rows/s), load $load"
+		pf_log "B: COPY $messages rows in $s s ($r rows/s, $pg_us µs of CPU a row), load $load"
 		result "copy_rate_$try" "$r"
 		if [[ -z $best ]] || (( r > best )); then
 			best=$r
 			result copy_load "$load"
+			result copy_cpu_us "$pg_us"
 		fi
 	done
 	copy_rate=$best
@@ -545,10 +552,10 @@ verdict() {
 say "| figure | value | target | load avg |"
 say "|---|---|---|---|"
 if [[ -n $broker_rate ]]; then
-	say "| A: broker delivery to a null subscriber | $broker_rate msg/s | | $(get broker_load) |"
+	say "| A: broker delivery to a null subscriber | $broker_rate msg/s; mosquitto $(get broker_cpu_us) µs of CPU a message | | $(get broker_load) |"
 fi
 if [[ -n $copy_rate ]]; then
-	say "| B: PostgreSQL COPY (best of 2) | $copy_rate rows/s | | $(get copy_load) |"
+	say "| B: PostgreSQL COPY (best of 2) | $copy_rate rows/s; PostgreSQL $(get copy_cpu_us) µs of CPU a row | | $(get copy_load) |"
 fi
 if [[ -n $drain_rate ]]; then
 	ratio=$(get drain_ratio)
@@ -559,6 +566,11 @@ if [[ -n $drain_rate ]]; then
 	say "| drain: CPU (user + system) | $(get drain_cpu_seconds) s | | |"
 	us() { calc "sprintf(\"%.1f\", $(get "$1") * 1e6 / $messages)"; }
 	say "| drain: CPU per message | parkfeedd $(us drain_cpu_seconds) µs, mosquitto $(us drain_broker_cpu_seconds) µs, PostgreSQL $(us drain_pg_cpu_seconds) µs (all its processes, this script's polling included) | | |"
+	if [[ -n $ratio ]]; then
+		# The target's CPU budget against what broker and database spend alone.
+		lim=$(( $(get broker_rate) < $(get copy_rate) ? $(get broker_rate) : $(get copy_rate) ))
+		say "| drain: CPU budget at the target | $(nproc) cores at 0.8 x $lim msg/s allow $(calc "sprintf(\"%.1f\", $(nproc) * 1e6 / (0.8 * $lim))") µs a message for all three; the broker alone (in A) spends $(get broker_cpu_us) µs, PostgreSQL alone (in B) $(get copy_cpu_us) µs | | |"
+	fi
 	say "| drain: busy cores | the three processes $(get drain_processes_cores), the whole machine $(get drain_machine_busy_cores) of $(nproc) (kernel threads, the polling psql and steal included) | | |"
 fi
 if ! skipped live; then
