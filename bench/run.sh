@@ -568,8 +568,7 @@ if [[ -n $drain_rate ]]; then
 	say "| drain: CPU per message | parkfeedd $(us drain_cpu_seconds) µs, mosquitto $(us drain_broker_cpu_seconds) µs, PostgreSQL $(us drain_pg_cpu_seconds) µs (all its processes, this script's polling included) | | |"
 	if [[ -n $ratio ]]; then
 		# The target's CPU budget against what broker and database spend alone.
-		lim=$(( $(get broker_rate) < $(get copy_rate) ? $(get broker_rate) : $(get copy_rate) ))
-		say "| drain: CPU budget at the target | $(nproc) cores at 0.8 x $lim msg/s allow $(calc "sprintf(\"%.1f\", $(nproc) * 1e6 / (0.8 * $lim))") µs a message for all three; the broker alone (in A) spends $(get broker_cpu_us) µs, PostgreSQL alone (in B) $(get copy_cpu_us) µs | | |"
+		say "| drain: CPU budget at the target | $(nproc) cores at 0.8 x $limit msg/s allow $(calc "sprintf(\"%.1f\", $(nproc) * 1e6 / (0.8 * $limit))") µs a message for all three; the broker alone (in A) spends $(get broker_cpu_us) µs, PostgreSQL alone (in B) $(get copy_cpu_us) µs | | |"
 	fi
 	say "| drain: busy cores | the three processes $(get drain_processes_cores), the whole machine $(get drain_machine_busy_cores) of $(nproc) (kernel threads, the polling psql and steal included) | | |"
 fi
