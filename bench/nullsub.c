@@ -1,4 +1,5 @@
-/* nullsub: a QoS 1 subscriber with a persistent session that only counts, to time broker delivery. */
+/* nullsub: a QoS 1 subscriber with a persistent session that only counts, to time broker delivery.
+ */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <inttypes.h>

@@ -18,8 +18,8 @@ void pf_batch_free(struct pf_batch *b);
 /* Empty it, keeping its buffers for the next batch. */
 void pf_batch_reset(struct pf_batch *b);
 /* Add a record (any kind). Returns 0 or -ENOMEM. */
-__attribute__((warn_unused_result))
-int pf_batch_add(struct pf_batch *b, const struct pf_record *rec);
+__attribute__((warn_unused_result)) int pf_batch_add(struct pf_batch *b,
+						     const struct pf_record *rec);
 size_t pf_batch_records(const struct pf_batch *b);
 size_t pf_batch_bytes(const struct pf_batch *b);
 /* Oldest received_at in the batch (microseconds), 0 when empty. */

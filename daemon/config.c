@@ -147,8 +147,8 @@ static const struct config__key keys[] = {
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"mqtt", "postgres", "ingest", "spool",
-				       "log", "metrics", "systemd", "aliases"};
+static const char *const sections[] = {"mqtt", "postgres", "ingest",  "spool",
+				       "log",  "metrics",  "systemd", "aliases"};
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static const struct {

@@ -26,17 +26,18 @@ static const struct {
 	int nparams;
 	const char *sql;
 } stmts[PF_DB__NSTMT] = {
-	[PF_DB_OCCUPANCY] = {"pf_occupancy", 9,
-		"SELECT parking.ingest_occupancy($1::text[], $2::bigint[], $3::bigint[], "
-		"$4::int[], $5::int[], $6::int[], $7::text[], $8::bigint[], $9::text[])"},
+	[PF_DB_OCCUPANCY] =
+		{"pf_occupancy", 9,
+		 "SELECT parking.ingest_occupancy($1::text[], $2::bigint[], $3::bigint[], "
+		 "$4::int[], $5::int[], $6::int[], $7::text[], $8::bigint[], $9::text[])"},
 	[PF_DB_STATUS] = {"pf_status", 7,
-		"SELECT parking.ingest_status($1::text[], $2::bigint[], $3::boolean[], "
-		"$4::text[], $5::text[], $6::text[], $7::boolean[])"},
+			  "SELECT parking.ingest_status($1::text[], $2::bigint[], $3::boolean[], "
+			  "$4::text[], $5::text[], $6::text[], $7::boolean[])"},
 	[PF_DB_REJECTED] = {"pf_rejected", 7,
-		"SELECT parking.ingest_rejected($1::bigint[], $2::text[], $3::text[], "
-		"$4::text[], $5::text[], $6::bytea[], $7::int[])"},
+			    "SELECT parking.ingest_rejected($1::bigint[], $2::text[], $3::text[], "
+			    "$4::text[], $5::text[], $6::bytea[], $7::int[])"},
 	[PF_DB_FRESHNESS] = {"pf_freshness", 0,
-		"SELECT online, stale, offline FROM parking.freshness_counts()"},
+			     "SELECT online, stale, offline FROM parking.freshness_counts()"},
 };
 
 static void sync_poll(struct pf_db *db);
@@ -222,14 +223,13 @@ static void start_prepare(struct pf_db *db)
 		return;
 	}
 	/* The ingest functions name the topic of a message they refuse (lot_limit) after it. */
-	if (!PQsendQueryParams(db->conn, "SELECT set_config('parkfeed.topic_prefix', $1, false)",
-			       1, NULL, &prefix, NULL, NULL, 0)) {
+	if (!PQsendQueryParams(db->conn, "SELECT set_config('parkfeed.topic_prefix', $1, false)", 1,
+			       NULL, &prefix, NULL, NULL, 0)) {
 		connect_failed(db, PQerrorMessage(db->conn));
 		return;
 	}
 	for (int i = 0; i < PF_DB__NSTMT; i++) {
-		if (!PQsendPrepare(db->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
-				   NULL)) {
+		if (!PQsendPrepare(db->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL)) {
 			connect_failed(db, PQerrorMessage(db->conn));
 			return;
 		}
@@ -301,8 +301,10 @@ static void prepared_result(struct pf_db *db, PGresult *r)
 	if (st == PGRES_FATAL_ERROR) {
 		char line[160], msg[256];
 		first_line(line, sizeof(line), PQresultErrorMessage(r));
-		snprintf(msg, sizeof(msg), "%s (has `parkfeedctl migrate` been run, and is the "
-			 "login role granted parkfeed_ingest?)", line);
+		snprintf(msg, sizeof(msg),
+			 "%s (has `parkfeedctl migrate` been run, and is the "
+			 "login role granted parkfeed_ingest?)",
+			 line);
 		db->prepare_pending = -1;
 		connect_failed(db, msg);
 	}
@@ -330,7 +332,8 @@ static void query_result(struct pf_db *db, PGresult *r)
 	}
 	int q = db->fifo[db->head].answered++;
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-		enum pf_db_stmt stmt = q < PF_DB__NSTMT ? db->fifo[db->head].stmts[q] : PF_DB__NSTMT;
+		enum pf_db_stmt stmt =
+			q < PF_DB__NSTMT ? db->fifo[db->head].stmts[q] : PF_DB__NSTMT;
 		if (stmt == PF_DB_OCCUPANCY && PQntuples(r) == 1 && PQnfields(r) == 1 &&
 		    !PQgetisnull(r, 0, 0))
 			res->inserted += strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -345,8 +348,7 @@ static void query_result(struct pf_db *db, PGresult *r)
 	snprintf(res->sqlstate, sizeof(res->sqlstate), "%s", state ? state : "");
 	/* The primary message alone: PQresultErrorMessage adds "ERROR:  " and context lines. */
 	const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-	first_line(res->message, sizeof(res->message),
-		   primary ? primary : PQresultErrorMessage(r));
+	first_line(res->message, sizeof(res->message), primary ? primary : PQresultErrorMessage(r));
 	res->outcome = classify(state);
 }
 

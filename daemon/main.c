@@ -21,8 +21,8 @@
 #include "pf_version.h"
 #include "pipeline.h"
 
-#define READY_POLL_MS   100  /* how soon READY=1 follows the broker connection */
-#define FIGURES_MS      1000 /* metrics rendered this often */
+#define READY_POLL_MS 100    /* how soon READY=1 follows the broker connection */
+#define FIGURES_MS 1000	     /* metrics rendered this often */
 #define STATUS_EVERY_MS 3000 /* STATUS= this often */
 
 struct daemon {
@@ -38,14 +38,14 @@ struct daemon {
 
 	struct pf_notify notify;
 	struct pf_metrics metrics;
-	struct pf_metrics_extra extra;  /* reload counts and the health threshold in force */
-	uv_timer_t ready_timer;         /* until READY=1: is the broker connected yet? */
-	uv_timer_t watchdog_timer;      /* WATCHDOG=1 at half of WATCHDOG_USEC */
-	uv_timer_t figures_timer;       /* metrics every second, STATUS= every few */
+	struct pf_metrics_extra extra; /* reload counts and the health threshold in force */
+	uv_timer_t ready_timer;	       /* until READY=1: is the broker connected yet? */
+	uv_timer_t watchdog_timer;     /* WATCHDOG=1 at half of WATCHDOG_USEC */
+	uv_timer_t figures_timer;      /* metrics every second, STATUS= every few */
 	uint64_t start_ms;
-	uint64_t status_at_ms;          /* when STATUS= was last sent... */
-	uint64_t status_received;       /* ...and the received count then */
-	char degraded[160];             /* why READY=1 was sent without the broker, "" if not */
+	uint64_t status_at_ms;	  /* when STATUS= was last sent... */
+	uint64_t status_received; /* ...and the received count then */
+	char degraded[160];	  /* why READY=1 was sent without the broker, "" if not */
 };
 
 static void usage(FILE *out)
@@ -94,9 +94,10 @@ static int check_config(struct daemon *d, char *err, size_t errlen)
 	if (rc < 0) {
 		char why[256];
 		snprintf(why, sizeof(why), "%.200s", err);
-		snprintf(err, errlen, "%s: [ingest] local_timezone = %.64s: %s (use a zone of the tz "
-			 "database, e.g. Asia/Shanghai)", d->config_path,
-			 d->cfg.ingest.local_timezone, why);
+		snprintf(err, errlen,
+			 "%s: [ingest] local_timezone = %.64s: %s (use a zone of the tz "
+			 "database, e.g. Asia/Shanghai)",
+			 d->config_path, d->cfg.ingest.local_timezone, why);
 		return rc;
 	}
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
@@ -195,8 +196,7 @@ static void on_figures(uv_timer_t *t)
 	}
 	d->extra.health_spool_bytes = (uint64_t)d->cfg.metrics.health_spool_bytes;
 	pf_metrics_publish(&d->metrics, &d->pipeline, &d->extra);
-	if (!pf_notify_enabled(&d->notify) ||
-	    uv_now(&d->loop) - d->status_at_ms < STATUS_EVERY_MS)
+	if (!pf_notify_enabled(&d->notify) || uv_now(&d->loop) - d->status_at_ms < STATUS_EVERY_MS)
 		return;
 	if (d->extra.ready) {
 		status_line(d, status, sizeof(status));
@@ -242,11 +242,11 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	pf_pipeline_stop(&d->pipeline, on_pipeline_stopped);
 }
 
-#define SWAP(a, b)                                  \
-	do {                                        \
-		__typeof__(a) swap_tmp_ = (a);      \
-		(a) = (b);                          \
-		(b) = swap_tmp_;                    \
+#define SWAP(a, b)                                                                                 \
+	do {                                                                                       \
+		__typeof__(a) swap_tmp_ = (a);                                                     \
+		(a) = (b);                                                                         \
+		(b) = swap_tmp_;                                                                   \
 	} while (0)
 
 /*
@@ -408,10 +408,11 @@ static int run(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-		{"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"test", no_argument, NULL, 't'},
+					     {"version", no_argument, NULL, 'V'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
 	static struct daemon d;
 	bool test_only = false;
 	char err[512];
@@ -437,7 +438,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!d.config_path || optind != argc) {
-		fprintf(stderr, "parkfeedd: %s\n", d.config_path ? "unexpected argument"
+		fprintf(stderr, "parkfeedd: %s\n",
+			d.config_path
+				? "unexpected argument"
 				: "no configuration file: give -c FILE (e.g. -c /etc/parkfeed/parkfeed.conf)");
 		return 2;
 	}

@@ -171,7 +171,8 @@ static void render(struct pf_metrics *m, const struct pf_pipeline *p,
 		s->rejects_unstored);
 	counter(m, "parkfeed_lot_limit_refused_total",
 		"Messages of unknown lots PostgreSQL refused past parking.ingest_limits "
-		"(counted per delivery to PostgreSQL).", p->db.lot_limit_refused);
+		"(counted per delivery to PostgreSQL).",
+		p->db.lot_limit_refused);
 	counter(m, "parkfeed_backpressure_pauses_total",
 		"Times reading from the broker paused because the spool was full.",
 		s->backpressure_events);

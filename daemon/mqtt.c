@@ -21,8 +21,8 @@
 #include "mqtt.h"
 #include "pf_log.h"
 
-#define READ_BUDGET     2048 /* packets per readable event, to stay fair to other handles */
-#define BACKOFF_MIN_MS  250
+#define READ_BUDGET 2048 /* packets per readable event, to stay fair to other handles */
+#define BACKOFF_MIN_MS 250
 
 struct mqtt__poll {
 	uv_poll_t handle;
@@ -309,7 +309,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	if (rc != 0) {
 		/* The broker closes the connection; on_disconnect schedules the retry. */
 		pf_err("mqtt: broker refused the connection: %s (check [mqtt] username, "
-		       "password_file and the broker's ACL)", mosquitto_connack_string(rc));
+		       "password_file and the broker's ACL)",
+		       mosquitto_connack_string(rc));
 		m->last_error = 3000 + rc;
 		return;
 	}
@@ -390,8 +391,10 @@ static void on_misc(uv_timer_t *t)
 		if (mosquitto_socket(m->mosq) >= 0)
 			do_write(m);
 		if (uv_now(m->loop) - m->connect_ms >= (uint64_t)m->cfg->mqtt.keepalive * 1000) {
-			schedule_retry(m, "no CONNACK within keepalive seconds (TLS handshake or "
-				       "broker stalled)", 4000);
+			schedule_retry(m,
+				       "no CONNACK within keepalive seconds (TLS handshake or "
+				       "broker stalled)",
+				       4000);
 			return;
 		}
 	}
@@ -428,13 +431,15 @@ static int setup_auth(struct pf_mqtt *m, char *err, size_t errlen)
 		const char *cert = cfg->mqtt.tls_cert_file[0] ? cfg->mqtt.tls_cert_file : NULL;
 		const char *key = cfg->mqtt.tls_key_file[0] ? cfg->mqtt.tls_key_file : NULL;
 		if (!cert != !key) {
-			snprintf(err, errlen, "[mqtt] tls_cert_file and tls_key_file go together: "
+			snprintf(err, errlen,
+				 "[mqtt] tls_cert_file and tls_key_file go together: "
 				 "set both for a client certificate, or neither");
 			return -1;
 		}
 		rc = mosquitto_tls_set(m->mosq, cfg->mqtt.tls_ca_file, NULL, cert, key, NULL);
 		if (rc != MOSQ_ERR_SUCCESS) {
-			snprintf(err, errlen, "[mqtt] TLS setup failed: %s (check tls_ca_file '%s', "
+			snprintf(err, errlen,
+				 "[mqtt] TLS setup failed: %s (check tls_ca_file '%s', "
 				 "tls_cert_file and tls_key_file exist and are readable)",
 				 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
 				 cfg->mqtt.tls_ca_file);

@@ -24,42 +24,43 @@ struct pf_mqtt_callbacks {
 };
 
 enum pf_mqtt_state {
-	PF_MQTT_IDLE = 0,     /* before start, after stop */
-	PF_MQTT_RESOLVING,    /* uv_getaddrinfo in flight */
-	PF_MQTT_CONNECTING,   /* TCP/TLS connect or CONNECT sent, waiting for CONNACK */
-	PF_MQTT_CONNECTED,    /* CONNACK 0 received, subscribed */
-	PF_MQTT_BACKOFF,      /* waiting for the reconnect timer */
-	PF_MQTT_STOPPING,     /* DISCONNECT queued */
+	PF_MQTT_IDLE = 0,   /* before start, after stop */
+	PF_MQTT_RESOLVING,  /* uv_getaddrinfo in flight */
+	PF_MQTT_CONNECTING, /* TCP/TLS connect or CONNECT sent, waiting for CONNACK */
+	PF_MQTT_CONNECTED,  /* CONNACK 0 received, subscribed */
+	PF_MQTT_BACKOFF,    /* waiting for the reconnect timer */
+	PF_MQTT_STOPPING,   /* DISCONNECT queued */
 };
 
 struct pf_mqtt {
 	uv_loop_t *loop;
 	const struct pf_config *cfg;
 	struct mosquitto *mosq;
-	struct mqtt__poll *poll;       /* watcher of the current socket, NULL when none */
-	uv_timer_t misc_timer;         /* mosquitto_loop_misc once a second */
-	uv_timer_t retry_timer;        /* reconnect backoff */
+	struct mqtt__poll *poll; /* watcher of the current socket, NULL when none */
+	uv_timer_t misc_timer;	 /* mosquitto_loop_misc once a second */
+	uv_timer_t retry_timer;	 /* reconnect backoff */
 	uv_getaddrinfo_t resolver;
-	char addr[64];                 /* numeric broker address to connect to */
+	char addr[64]; /* numeric broker address to connect to */
 	enum pf_mqtt_state state;
-	bool reading;                  /* false: UV_READABLE dropped (backpressure, flush) */
-	bool unsynced;                 /* a message was read that is not durable yet */
+	bool reading;  /* false: UV_READABLE dropped (backpressure, flush) */
+	bool unsynced; /* a message was read that is not durable yet */
 	bool tls;
-	bool abort_pending;            /* drop the connection once out of libmosquitto */
+	bool abort_pending; /* drop the connection once out of libmosquitto */
 	int backoff_ms;
-	uint64_t connect_ms;           /* uv_now() when the current attempt began */
-	int last_error;                /* logged once per change */
+	uint64_t connect_ms; /* uv_now() when the current attempt began */
+	int last_error;	     /* logged once per change */
 	struct pf_mqtt_callbacks cb;
 	void *ctx;
-	uint64_t messages;             /* received since start */
-	uint64_t connects;             /* successful CONNACKs */
+	uint64_t messages; /* received since start */
+	uint64_t connects; /* successful CONNACKs */
 	void (*stopped_cb)(struct pf_mqtt *m);
-	int closing;                   /* handles still closing in stop */
+	int closing; /* handles still closing in stop */
 };
 
-__attribute__((warn_unused_result))
-int pf_mqtt_init(struct pf_mqtt *m, uv_loop_t *loop, const struct pf_config *cfg,
-		 const struct pf_mqtt_callbacks *cb, void *ctx, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int pf_mqtt_init(struct pf_mqtt *m, uv_loop_t *loop,
+						     const struct pf_config *cfg,
+						     const struct pf_mqtt_callbacks *cb, void *ctx,
+						     char *err, size_t errlen);
 void pf_mqtt_start(struct pf_mqtt *m);
 /* Stop or resume reading from the broker (the broker then queues; TCP pushes back). */
 void pf_mqtt_set_reading(struct pf_mqtt *m, bool on);

@@ -65,7 +65,8 @@ static void sanitize(char *s)
 	while (i < n) {
 		uint8_t c = (uint8_t)s[i];
 
-		if (c < 0x20 || c == 0x7F || (k = pf_utf8_seq((const uint8_t *)s + i, n - i)) == 0) {
+		if (c < 0x20 || c == 0x7F ||
+		    (k = pf_utf8_seq((const uint8_t *)s + i, n - i)) == 0) {
 			s[i++] = '?';
 			continue;
 		}

@@ -20,31 +20,31 @@
 #include "pf_log.h"
 #include "pipeline.h"
 
-#define BATCH_MAX_BYTES   (4u << 20) /* a batch's array literals, whatever batch_rows says */
-#define READ_CHUNK        (1u << 20) /* spool bytes read back per job */
-#define CKPT_MIN_MS       200        /* at most five checkpoints a second, */
-#define CKPT_IDLE_MS      1000       /* once a second when caught up, */
-#define CKPT_SAME_SEG_MS  5000       /* else within one segment every 5 s */
-#define STOP_DEADLINE_MS  8000       /* drain on stop, then leave the rest in the spool */
-#define STATS_EVERY_MS    60000
-#define FRESHNESS_EVERY_MS 10000     /* lots online/stale/offline for the metrics */
-#define GROUP_RECORDS     16         /* a flush worth its fdatasync and transaction */
-#define GROUP_RATE        500        /* msg/s: above it the pause is kept short */
-#define GROUP_FAST_MS     3          /* the pause above GROUP_RATE */
-#define GROUP_RATE_MAX    5000       /* msg/s: above it flushes group by themselves */
-#define GROUP_RATE_TAU_US 200000     /* how fast the rate estimate follows a change */
+#define BATCH_MAX_BYTES (4u << 20) /* a batch's array literals, whatever batch_rows says */
+#define READ_CHUNK (1u << 20)	   /* spool bytes read back per job */
+#define CKPT_MIN_MS 200		   /* at most five checkpoints a second, */
+#define CKPT_IDLE_MS 1000	   /* once a second when caught up, */
+#define CKPT_SAME_SEG_MS 5000	   /* else within one segment every 5 s */
+#define STOP_DEADLINE_MS 8000	   /* drain on stop, then leave the rest in the spool */
+#define STATS_EVERY_MS 60000
+#define FRESHNESS_EVERY_MS 10000 /* lots online/stale/offline for the metrics */
+#define GROUP_RECORDS 16	 /* a flush worth its fdatasync and transaction */
+#define GROUP_RATE 500		 /* msg/s: above it the pause is kept short */
+#define GROUP_FAST_MS 3		 /* the pause above GROUP_RATE */
+#define GROUP_RATE_MAX 5000	 /* msg/s: above it flushes group by themselves */
+#define GROUP_RATE_TAU_US 200000 /* how fast the rate estimate follows a change */
 
 enum txn_kind {
-	TXN_BATCH,          /* a normal batch */
-	TXN_SINGLE,         /* one record, while isolating a refused batch */
-	TXN_REFUSED,        /* the reject standing for a record PostgreSQL refused */
+	TXN_BATCH,   /* a normal batch */
+	TXN_SINGLE,  /* one record, while isolating a refused batch */
+	TXN_REFUSED, /* the reject standing for a record PostgreSQL refused */
 };
 
 struct pipeline__txn {
-	struct pf_spool_pos start, end;   /* the spool records it covers */
+	struct pf_spool_pos start, end; /* the spool records it covers */
 	uint32_t records;
-	int64_t oldest;                   /* oldest received_at, for the lag figure */
-	uint64_t sent_ns;                 /* uv_hrtime() at send, for the commit latency */
+	int64_t oldest;	  /* oldest received_at, for the lag figure */
+	uint64_t sent_ns; /* uv_hrtime() at send, for the commit latency */
 	enum txn_kind kind;
 };
 
@@ -52,13 +52,13 @@ enum after_break { AB_NONE, AB_RETRY, AB_RETRY_LATER, AB_ISOLATE };
 
 /* Rejects per lot in the current minute, in a small fixed table (bounded memory whatever
  * the lots): a slot taken by another lot is simply reused, which at worst stores more. */
-#define REJECT_SLOTS      1024
-#define REJECT_WINDOW_MS  60000
+#define REJECT_SLOTS 1024
+#define REJECT_WINDOW_MS 60000
 struct pipeline__reject_rate {
-	char lot_id[PF_LOT_ID_MAX + 1];  /* "" for rejects without a lot (bad topics) */
-	uint64_t window_ms;              /* start of the current minute */
-	uint64_t count;                  /* rejects in it */
-	uint64_t unstored;               /* counted and not stored since the last stored one */
+	char lot_id[PF_LOT_ID_MAX + 1]; /* "" for rejects without a lot (bad topics) */
+	uint64_t window_ms;		/* start of the current minute */
+	uint64_t count;			/* rejects in it */
+	uint64_t unstored;		/* counted and not stored since the last stored one */
 };
 
 static void pump(struct pf_pipeline *p);
@@ -99,7 +99,8 @@ static void update_reading(struct pf_pipeline *p)
 			p->stats.backpressure_events++;
 			pf_warn("spool: full (%" PRId64 " bytes, [spool] max_bytes): not reading "
 				"from the broker until PostgreSQL catches up; the broker queues "
-				"meanwhile", p->cfg->spool.max_bytes);
+				"meanwhile",
+				p->cfg->spool.max_bytes);
 		} else {
 			pf_notice("spool: room again, reading from the broker");
 		}
@@ -148,10 +149,11 @@ static bool sample_reject(struct pf_pipeline *p, struct pf_reject *r)
 	if (over > 0 && over % (uint64_t)p->cfg->ingest.reject_sample != 0) {
 		s->unstored++;
 		p->stats.rejects_unstored++;
-		pf_log_limited(PF_LOG_WARNING, "reject-sampling",
-			       "lot %s: more than %" PRIu64 " rejects this minute; storing one in %d "
-			       "([ingest] reject_burst, reject_sample)", r->lot_id[0] ? r->lot_id : "(none)",
-			       burst, p->cfg->ingest.reject_sample);
+		pf_log_limited(
+			PF_LOG_WARNING, "reject-sampling",
+			"lot %s: more than %" PRIu64 " rejects this minute; storing one in %d "
+			"([ingest] reject_burst, reject_sample)",
+			r->lot_id[0] ? r->lot_id : "(none)", burst, p->cfg->ingest.reject_sample);
 		return false;
 	}
 	if (s->unstored > 0) {
@@ -195,7 +197,8 @@ static void on_message(void *ctx, const char *topic, const uint8_t *payload, siz
 		/* Cannot keep it: its PUBACK must never leave. Dropping the connection discards
 		 * every queued packet, and the broker redelivers. */
 		pf_err("spool: cannot take a message on %.200s: %s; reconnecting to the broker "
-		       "so it is redelivered", topic, strerror(-rc));
+		       "so it is redelivered",
+		       topic, strerror(-rc));
 		pf_mqtt_abort(&p->mqtt);
 		return;
 	}
@@ -269,8 +272,9 @@ static void group_pause(struct pf_pipeline *p, uint64_t records)
 		return;
 	if (p->rate >= GROUP_RATE && max_ms > GROUP_FAST_MS)
 		max_ms = GROUP_FAST_MS;
-	ms = p->rate * (double)max_ms >= GROUP_RECORDS * 1000 ?
-		     (uint64_t)(GROUP_RECORDS * 1000 / p->rate) : max_ms;
+	ms = p->rate * (double)max_ms >= GROUP_RECORDS * 1000
+		     ? (uint64_t)(GROUP_RECORDS * 1000 / p->rate)
+		     : max_ms;
 	p->grouping = true;
 	uv_timer_start(&p->group_timer, on_group_end, ms, 0);
 }
@@ -506,7 +510,8 @@ static void pump(struct pf_pipeline *p)
 		if (send_build(p, p->build_start, TXN_BATCH) == 0)
 			p->build_start = p->cursor;
 	} else if (!uv_is_active((uv_handle_t *)&p->batch_timer)) {
-		uv_timer_start(&p->batch_timer, on_batch_timer, (uint64_t)p->cfg->ingest.batch_ms, 0);
+		uv_timer_start(&p->batch_timer, on_batch_timer, (uint64_t)p->cfg->ingest.batch_ms,
+			       0);
 	}
 }
 
@@ -529,8 +534,8 @@ static void ckpt_done(uv_work_t *req, int status)
 	if (rc < 0)
 		pf_log_limited(PF_LOG_ERR, "spool-checkpoint",
 			       "spool: cannot write the checkpoint in %s: %s (replay after a "
-			       "restart will be longer, nothing is lost)", p->cfg->spool.dir,
-			       strerror(-rc));
+			       "restart will be longer, nothing is lost)",
+			       p->cfg->spool.dir, strerror(-rc));
 	update_reading(p); /* segments may have been freed */
 	maybe_finish_stop(p);
 }
@@ -615,20 +620,19 @@ static void send_refused(struct pf_pipeline *p, const struct pipeline__txn *t,
 	snprintf(rj.u.reject.detail, sizeof(rj.u.reject.detail),
 		 "PostgreSQL refused it: %.180s (SQLSTATE %s)", res->message, res->sqlstate);
 	if (rec.kind == PF_REC_REJECT) {
-		snprintf(rj.u.reject.lot_id, sizeof(rj.u.reject.lot_id), "%s",
-			 rec.u.reject.lot_id);
+		snprintf(rj.u.reject.lot_id, sizeof(rj.u.reject.lot_id), "%s", rec.u.reject.lot_id);
 		rj.topic = rec.topic;
 		rj.topic_len = rec.topic_len;
 		rj.payload = rec.payload;
 		rj.payload_len = rec.payload_len;
 		rj.payload_full_len = rec.payload_full_len;
 	} else {
-		const char *lot = rec.kind == PF_REC_OCCUPANCY ? rec.u.obs.lot_id
-							       : rec.u.status.lot_id;
+		const char *lot =
+			rec.kind == PF_REC_OCCUPANCY ? rec.u.obs.lot_id : rec.u.status.lot_id;
 		snprintf(rj.u.reject.lot_id, sizeof(rj.u.reject.lot_id), "%s", lot);
-		rj.topic_len = (size_t)snprintf(topic, sizeof(topic), "%s/%s/%s",
-						p->cfg->mqtt.topic_prefix, lot,
-						rec.kind == PF_REC_OCCUPANCY ? "occupancy" : "status");
+		rj.topic_len = (size_t)snprintf(
+			topic, sizeof(topic), "%s/%s/%s", p->cfg->mqtt.topic_prefix, lot,
+			rec.kind == PF_REC_OCCUPANCY ? "occupancy" : "status");
 		rj.topic = topic;
 		/* The raw payload is not kept for accepted messages; the spool record is. */
 		rj.payload = p->recover_body;
@@ -684,19 +688,21 @@ static void on_done(void *ctx, void *tag, const struct pf_db_result *res)
 		case PF_DB_POISON:
 			if (t.kind == TXN_BATCH) {
 				pf_notice("postgres: a batch of %u records was refused (%s); "
-					  "storing its records one at a time", t.records,
-					  res->message);
+					  "storing its records one at a time",
+					  t.records, res->message);
 				p->broken = true;
 				p->after_break = AB_ISOLATE;
 				p->recover_end = t.end;
 			} else if (t.kind == TXN_SINGLE) {
 				pf_log_limited(PF_LOG_WARNING, "db-refused",
 					       "postgres: refused a record (%s); stored in "
-					       "parking.rejected as db_refused", res->message);
+					       "parking.rejected as db_refused",
+					       res->message);
 				send_refused(p, &t, res);
 			} else {
 				pf_err("postgres: refused even the reject for a refused record "
-				       "(%s); dropping it", res->message);
+				       "(%s); dropping it",
+				       res->message);
 				p->stats.dropped++;
 				p->committed = t.end;
 			}
@@ -742,9 +748,9 @@ static void log_stats(struct pf_pipeline *p)
 	pf_info("stats: received %" PRIu64 " (%.0f/s), stored %" PRIu64 ", rejected %" PRIu64
 		", committed %" PRIu64 " records in %" PRIu64 " transactions, spool %" PRIu64
 		" bytes in %" PRIu64 " segments, lag %.1f ms",
-		s->received, secs > 0 ? (double)(s->received - l->received) / secs : 0.0,
-		s->stored, s->rejected_total, s->committed_records, s->transactions,
-		sp.used_bytes, sp.segments, (double)s->last_lag_us / 1000.0);
+		s->received, secs > 0 ? (double)(s->received - l->received) / secs : 0.0, s->stored,
+		s->rejected_total, s->committed_records, s->transactions, sp.used_bytes,
+		sp.segments, (double)s->last_lag_us / 1000.0);
 	*l = *s;
 	p->stats_at_ms = now_ms(p);
 }
@@ -779,12 +785,12 @@ int pf_pipeline_init(struct pf_pipeline *p, uv_loop_t *loop, const struct pf_con
 		     const struct pf_norm_config *norm, struct pf_spool *sp, char *err,
 		     size_t errlen)
 {
-	static const struct pf_mqtt_callbacks mcb = {
-		.on_message = on_message, .after_read = after_read};
+	static const struct pf_mqtt_callbacks mcb = {.on_message = on_message,
+						     .after_read = after_read};
 	static const struct pf_db_callbacks dcb = {.on_done = on_done, .on_state = on_db_state};
 	struct pf_spool_stats st;
 	uv_timer_t *timers[] = {&p->flush_timer, &p->group_timer, &p->batch_timer,
-				&p->retry_timer, &p->tick, &p->stop_timer};
+				&p->retry_timer, &p->tick,	  &p->stop_timer};
 
 	memset(p, 0, sizeof(*p));
 	p->loop = loop;
@@ -853,7 +859,8 @@ static void on_stop_deadline(uv_timer_t *t)
 	struct pf_pipeline *p = t->data;
 
 	pf_warn("stop: PostgreSQL did not take everything within %d s; the rest stays in the "
-		"spool for the next start", STOP_DEADLINE_MS / 1000);
+		"spool for the next start",
+		STOP_DEADLINE_MS / 1000);
 	maybe_finish_stop(p);
 }
 
@@ -862,7 +869,7 @@ static void maybe_finish_stop(struct pf_pipeline *p)
 	struct pf_spool_stats st;
 	bool deadline = p->stopping && !uv_is_active((uv_handle_t *)&p->stop_timer);
 	uv_timer_t *timers[] = {&p->flush_timer, &p->group_timer, &p->batch_timer,
-				&p->retry_timer, &p->tick, &p->stop_timer};
+				&p->retry_timer, &p->tick,	  &p->stop_timer};
 
 	if (!p->stopping || p->closing)
 		return;

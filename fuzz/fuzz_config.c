@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	err[0] = '\0';
 	rc = pf_config_load(&cfg, path, err, sizeof(err));
 	if (rc < 0) {
-		FUZZ_CHECK(err[0] != '\0');     /* every refusal says why */
+		FUZZ_CHECK(err[0] != '\0'); /* every refusal says why */
 		FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);
 	} else {
 		FUZZ_CHECK(cfg.n_aliases <= PF_MAX_ALIASES);

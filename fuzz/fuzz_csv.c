@@ -14,7 +14,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	char *copy = malloc(size ? size : 1);   /* exact size, no terminating NUL */
+	char *copy = malloc(size ? size : 1); /* exact size, no terminating NUL */
 	const char *const *fields;
 	size_t nfields, line, prev_line = 0, records = 0;
 	char err[256];
@@ -36,9 +36,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			FUZZ_CHECK(rc == 1 && nfields >= 1 && fields != NULL);
 			for (size_t i = 0; i < nfields; i++) {
 				FUZZ_CHECK(fields[i] != NULL);
-				(void)strlen(fields[i]);        /* every field is NUL-terminated */
+				(void)strlen(fields[i]); /* every field is NUL-terminated */
 			}
-			FUZZ_CHECK(line > prev_line);   /* records come in file order */
+			FUZZ_CHECK(line > prev_line); /* records come in file order */
 			prev_line = line;
 		}
 		/* every call consumes at least one line: more records than bytes means a loop */

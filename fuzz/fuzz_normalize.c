@@ -10,7 +10,7 @@
 
 #define RECEIVED_AT INT64_C(1687133400000000) /* 2023-06-19T00:10:00Z */
 
-static struct pf_config conf;       /* built-in aliases and compliant protocols */
+static struct pf_config conf; /* built-in aliases and compliant protocols */
 static struct pf_norm_config norm;
 static struct pf_tz *shanghai;
 
@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		abort();
 	/* no newline in the first 1024 bytes: all of it is an occupancy payload */
 	memcpy(topic, nl ? (const char *)data : default_topic, tlen);
-	topic[tlen] = '\0';     /* an inner NUL just shortens it: MQTT topics hold none */
+	topic[tlen] = '\0'; /* an inner NUL just shortens it: MQTT topics hold none */
 	memcpy(payload, nl ? nl + 1 : data, plen);
 	pf_normalize(&norm, topic, payload, plen, RECEIVED_AT, &rec);
 	FUZZ_CHECK(rec.kind == PF_REC_OCCUPANCY || rec.kind == PF_REC_STATUS ||

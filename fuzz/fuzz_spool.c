@@ -29,7 +29,7 @@ static void check_body(const uint8_t *body, size_t len)
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	uint8_t *copy = malloc(size ? size : 1);        /* exact size: over-reads are caught */
+	uint8_t *copy = malloc(size ? size : 1); /* exact size: over-reads are caught */
 	const uint8_t *body;
 	uint32_t blen;
 	size_t off = 0, used;

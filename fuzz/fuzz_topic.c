@@ -20,7 +20,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	char *topic = malloc(size ? size : 1);  /* exact size, not NUL-terminated */
+	char *topic = malloc(size ? size : 1); /* exact size, not NUL-terminated */
 	char lot[PF_LOT_ID_MAX + 1];
 	enum pf_topic_kind kind = 0;
 	size_t n;

@@ -8,72 +8,72 @@
 
 #include "pf_normalize.h"
 
-#define PF_MAX_ALIASES   64
+#define PF_MAX_ALIASES 64
 #define PF_MAX_PROTOCOLS 16
 
 enum pf_log_level { PF_LOG_DEBUG = 0, PF_LOG_INFO, PF_LOG_NOTICE, PF_LOG_WARNING, PF_LOG_ERR };
 
 struct pf_config {
 	struct {
-		char *host;             /* 127.0.0.1 */
-		int port;               /* 1883 */
-		char *client_id;        /* parkfeed-1: fixed, the broker keeps its session */
-		char *topic_prefix;     /* parking */
-		int qos;                /* 1 (1..2) */
-		int keepalive;          /* 30 s (5..3600) */
-		char *username;         /* "" = none */
-		char *password_file;    /* relative names are looked up in $CREDENTIALS_DIRECTORY */
-		char *tls_ca_file;      /* "" = plain TCP */
+		char *host;	     /* 127.0.0.1 */
+		int port;	     /* 1883 */
+		char *client_id;     /* parkfeed-1: fixed, the broker keeps its session */
+		char *topic_prefix;  /* parking */
+		int qos;	     /* 1 (1..2) */
+		int keepalive;	     /* 30 s (5..3600) */
+		char *username;	     /* "" = none */
+		char *password_file; /* relative names are looked up in $CREDENTIALS_DIRECTORY */
+		char *tls_ca_file;   /* "" = plain TCP */
 		char *tls_cert_file;
 		char *tls_key_file;
-		char *shared_group;     /* "" = none; else subscribe $share/<group>/... */
-		int reconnect_max;      /* 30 s: cap of the exponential backoff (1..3600) */
+		char *shared_group; /* "" = none; else subscribe $share/<group>/... */
+		int reconnect_max;  /* 30 s: cap of the exponential backoff (1..3600) */
 	} mqtt;
 	struct {
-		char *conninfo;         /* libpq conninfo string */
-		char *password_file;    /* "" = none; as mqtt.password_file */
-		int connect_timeout;    /* 10 s (1..300) */
-		int reconnect_max;      /* 30 s (1..3600) */
+		char *conninfo;	     /* libpq conninfo string */
+		char *password_file; /* "" = none; as mqtt.password_file */
+		int connect_timeout; /* 10 s (1..300) */
+		int reconnect_max;   /* 30 s (1..3600) */
 	} postgres;
 	struct {
-		int max_payload;        /* 65536 bytes (64..16777216) */
-		int clock_skew;         /* 300 s (0..86400) */
-		char *local_timezone;   /* Asia/Shanghai */
-		int max_depth;          /* 32 (2..512) */
-		int max_topic_len;      /* 256 (16..512) */
-		int batch_rows;         /* 5000 rows per database batch (1..50000) */
-		int batch_ms;           /* 20 ms max wait to fill a batch (0..10000) */
-		int group_commit_ms;    /* 100: low-rate pause to gather a flush (0..1000, 0 off) */
-		int pipeline_depth;     /* 4 batches in flight (1..64) */
-		int reject_burst;       /* 100 rejects per lot per minute stored (0 = no limit) */
-		int reject_sample;      /* 100: beyond the burst, 1 reject in this many stored */
+		int max_payload;      /* 65536 bytes (64..16777216) */
+		int clock_skew;	      /* 300 s (0..86400) */
+		char *local_timezone; /* Asia/Shanghai */
+		int max_depth;	      /* 32 (2..512) */
+		int max_topic_len;    /* 256 (16..512) */
+		int batch_rows;	      /* 5000 rows per database batch (1..50000) */
+		int batch_ms;	      /* 20 ms max wait to fill a batch (0..10000) */
+		int group_commit_ms;  /* 100: low-rate pause to gather a flush (0..1000, 0 off) */
+		int pipeline_depth;   /* 4 batches in flight (1..64) */
+		int reject_burst;     /* 100 rejects per lot per minute stored (0 = no limit) */
+		int reject_sample;    /* 100: beyond the burst, 1 reject in this many stored */
 		char *compliant_protocols; /* "parkfeed/1" comma-separated */
 	} ingest;
 	struct {
-		char *dir;              /* /var/lib/parkfeed/spool */
-		int64_t max_bytes;      /* 1 GiB (1 MiB..1 TiB) */
-		int64_t segment_bytes;  /* 64 MiB (64 KiB..1 GiB) */
-		bool fsync;             /* batch (true) | off (false) */
+		char *dir;	       /* /var/lib/parkfeed/spool */
+		int64_t max_bytes;     /* 1 GiB (1 MiB..1 TiB) */
+		int64_t segment_bytes; /* 64 MiB (64 KiB..1 GiB) */
+		bool fsync;	       /* batch (true) | off (false) */
 	} spool;
 	struct {
-		enum pf_log_level level;  /* info */
+		enum pf_log_level level; /* info */
 	} log;
 	struct {
-		char *listen;               /* "" = off; ADDRESS:PORT, e.g. 127.0.0.1:9187 */
+		char *listen;		    /* "" = off; ADDRESS:PORT, e.g. 127.0.0.1:9187 */
 		int64_t health_spool_bytes; /* 64M: /healthz fails past this while the db is down */
 	} metrics;
 	struct {
-		int ready_timeout;          /* 30 s (1..3600): READY=1 by then, degraded if need be */
+		int ready_timeout; /* 30 s (1..3600): READY=1 by then, degraded if need be */
 	} systemd;
 
 	/* [aliases] vendor_field = native_field (ts,total,free,occupied,seq,status);
 	 * built-in defaults first, then the file's. */
 	struct pf_alias aliases[PF_MAX_ALIASES];
-	char *alias_names[PF_MAX_ALIASES];      /* owned storage behind aliases[].vendor_name */
+	char *alias_names[PF_MAX_ALIASES]; /* owned storage behind aliases[].vendor_name */
 	size_t n_aliases;
 
 	const char *protocols[PF_MAX_PROTOCOLS]; /* compliant_protocols split; point into... */
-	char *protocols_buf;                    /* ...this owned copy */
+	char *protocols_buf;			 /* ...this owned copy */
 	size_t n_protocols;
 };
 
@@ -85,8 +85,8 @@ void pf_config_init(struct pf_config *cfg);
  * content, -ENOMEM) with "FILE:LINE: [section] key: what is wrong (allowed: ...)" in err.
  * On error cfg may be partly changed: load into a fresh pf_config_init()ed copy to keep the old.
  */
-__attribute__((warn_unused_result))
-int pf_config_load(struct pf_config *cfg, const char *path, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int pf_config_load(struct pf_config *cfg, const char *path,
+						       char *err, size_t errlen);
 void pf_config_free(struct pf_config *cfg);
 
 /*
@@ -110,8 +110,8 @@ int pf_config_diff_nonreloadable(const struct pf_config *a, const struct pf_conf
  * returns 0 or -EINVAL.
  */
 struct sockaddr_storage;
-__attribute__((warn_unused_result))
-int pf_config_parse_listen(const char *value, struct sockaddr_storage *out, unsigned int *outlen);
+__attribute__((warn_unused_result)) int
+pf_config_parse_listen(const char *value, struct sockaddr_storage *out, unsigned int *outlen);
 
 /* Internal to config.c and its tests. */
 /* As above over every key and [aliases] when `all`; only non-reloadable keys otherwise. */

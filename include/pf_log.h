@@ -26,10 +26,10 @@ void pf_log_limited(enum pf_log_level level, const char *key, const char *fmt, .
 void pf_log__set_clock(int64_t (*now_ms)(void));
 void pf_log__reset(void);
 
-#define pf_debug(...)  pf_log(PF_LOG_DEBUG, __VA_ARGS__)
-#define pf_info(...)   pf_log(PF_LOG_INFO, __VA_ARGS__)
+#define pf_debug(...) pf_log(PF_LOG_DEBUG, __VA_ARGS__)
+#define pf_info(...) pf_log(PF_LOG_INFO, __VA_ARGS__)
 #define pf_notice(...) pf_log(PF_LOG_NOTICE, __VA_ARGS__)
-#define pf_warn(...)   pf_log(PF_LOG_WARNING, __VA_ARGS__)
-#define pf_err(...)    pf_log(PF_LOG_ERR, __VA_ARGS__)
+#define pf_warn(...) pf_log(PF_LOG_WARNING, __VA_ARGS__)
+#define pf_err(...) pf_log(PF_LOG_ERR, __VA_ARGS__)
 
 #endif

@@ -9,21 +9,29 @@
 #include "pf_tz.h"
 
 /* Canonical native fields an alias may map to. */
-enum pf_field { PF_F_TS = 0, PF_F_TOTAL, PF_F_FREE, PF_F_OCCUPIED, PF_F_SEQ, PF_F_STATUS, PF_F__COUNT };
+enum pf_field {
+	PF_F_TS = 0,
+	PF_F_TOTAL,
+	PF_F_FREE,
+	PF_F_OCCUPIED,
+	PF_F_SEQ,
+	PF_F_STATUS,
+	PF_F__COUNT
+};
 
 struct pf_alias {
-	const char *vendor_name;     /* e.g. "remain_parking_space" */
-	enum pf_field field;         /* e.g. PF_F_FREE */
+	const char *vendor_name; /* e.g. "remain_parking_space" */
+	enum pf_field field;	 /* e.g. PF_F_FREE */
 };
 
 struct pf_norm_config {
-	const char *topic_prefix;    /* "parking": topics are <prefix>/<lot_id>/{occupancy,status} */
-	size_t max_payload;          /* larger payloads: payload_too_large, unparsed */
-	int64_t clock_skew_us;       /* observations further ahead of received_at: future_ts */
-	const struct pf_tz *tz;      /* local zone for timestamps without an offset */
-	int max_depth;               /* JSON nesting limit: too_deep beyond it */
-	size_t max_topic_len;        /* longer topics: bad_topic */
-	const struct pf_alias *aliases;  /* vendor field names, tried after the native name */
+	const char *topic_prefix; /* "parking": topics are <prefix>/<lot_id>/{occupancy,status} */
+	size_t max_payload;	  /* larger payloads: payload_too_large, unparsed */
+	int64_t clock_skew_us;	  /* observations further ahead of received_at: future_ts */
+	const struct pf_tz *tz;	  /* local zone for timestamps without an offset */
+	int max_depth;		  /* JSON nesting limit: too_deep beyond it */
+	size_t max_topic_len;	  /* longer topics: bad_topic */
+	const struct pf_alias *aliases; /* vendor field names, tried after the native name */
 	size_t n_aliases;
 	const char *const *compliant_protocols; /* status "protocol" values that mean upgraded */
 	size_t n_compliant;

@@ -6,14 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PF_LOT_ID_MAX       64   /* [A-Za-z0-9._-]{1,64} (CONTRACT.md) */
-#define PF_DETAIL_MAX       240  /* human-readable reject detail, NUL included */
-#define PF_STATUS_FIELD_MAX 128  /* system / version / protocol strings, NUL included */
+#define PF_LOT_ID_MAX 64	/* [A-Za-z0-9._-]{1,64} (CONTRACT.md) */
+#define PF_DETAIL_MAX 240	/* human-readable reject detail, NUL included */
+#define PF_STATUS_FIELD_MAX 128 /* system / version / protocol strings, NUL included */
 
 enum pf_record_kind {
 	PF_REC_OCCUPANCY = 1, /* one accepted observation -> parking.occupancy */
-	PF_REC_STATUS    = 2, /* controller status -> parking.lots */
-	PF_REC_REJECT    = 3, /* anything refused -> parking.rejected */
+	PF_REC_STATUS = 2,    /* controller status -> parking.lots */
+	PF_REC_REJECT = 3,    /* anything refused -> parking.rejected */
 };
 
 /* Stable reason codes (CONTRACT.md "Validation"); the strings are part of the contract. */
@@ -30,8 +30,8 @@ enum pf_reject_reason {
 	PF_REJ_FUTURE_TS,
 	PF_REJ_BAD_TOPIC,
 	PF_REJ_ID_MISMATCH,
-	PF_REJ_TOO_DEEP,    /* JSON nested deeper than [ingest] max_depth */
-	PF_REJ_DB_REFUSED,  /* PostgreSQL refused the row on its own (poison data) */
+	PF_REJ_TOO_DEEP,   /* JSON nested deeper than [ingest] max_depth */
+	PF_REJ_DB_REFUSED, /* PostgreSQL refused the row on its own (poison data) */
 	PF_REJ__COUNT
 };
 
@@ -40,36 +40,36 @@ enum pf_lot_status { PF_LOT_STATUS_NONE = 0, PF_LOT_OPEN, PF_LOT_CLOSED, PF_LOT_
 /* Which payload shape an observation came in; stored in parking.occupancy.format. */
 enum pf_format {
 	PF_FMT_NATIVE = 1, /* "native"   */
-	PF_FMT_VENDOR,     /* "vendor":  native shape, at least one field found through an alias */
+	PF_FMT_VENDOR,	   /* "vendor":  native shape, at least one field found through an alias */
 	PF_FMT_FIWARE_KV,  /* "fiware"   FIWARE OffStreetParking keyValues */
-	PF_FMT_NGSI_LD,    /* "ngsi-ld"  FIWARE OffStreetParking NGSI-LD normalized */
+	PF_FMT_NGSI_LD,	   /* "ngsi-ld"  FIWARE OffStreetParking NGSI-LD normalized */
 };
 
 struct pf_observation {
 	char lot_id[PF_LOT_ID_MAX + 1];
-	int64_t observed_at;         /* microseconds since the Unix epoch, UTC */
-	int32_t total;               /* spaces in service, 0..100000 */
-	int32_t free;                /* 0..total */
-	int32_t occupied;            /* 0..total, free + occupied <= total */
-	int64_t seq;                 /* controller counter, valid if has_seq */
+	int64_t observed_at; /* microseconds since the Unix epoch, UTC */
+	int32_t total;	     /* spaces in service, 0..100000 */
+	int32_t free;	     /* 0..total */
+	int32_t occupied;    /* 0..total, free + occupied <= total */
+	int64_t seq;	     /* controller counter, valid if has_seq */
 	bool has_seq;
-	enum pf_lot_status status;   /* PF_LOT_STATUS_NONE when absent */
+	enum pf_lot_status status; /* PF_LOT_STATUS_NONE when absent */
 	enum pf_format format;
 };
 
 struct pf_status_report {
 	char lot_id[PF_LOT_ID_MAX + 1];
-	int online;                  /* 1, 0, or -1 when the message does not say */
-	char system[PF_STATUS_FIELD_MAX];    /* "" when not reported */
+	int online;			  /* 1, 0, or -1 when the message does not say */
+	char system[PF_STATUS_FIELD_MAX]; /* "" when not reported */
 	char version[PF_STATUS_FIELD_MAX];
 	char protocol[PF_STATUS_FIELD_MAX];
-	bool compliant;              /* protocol is in [ingest] compliant_protocols */
+	bool compliant; /* protocol is in [ingest] compliant_protocols */
 };
 
 struct pf_reject {
 	enum pf_reject_reason reason;
-	char lot_id[PF_LOT_ID_MAX + 1];  /* from the topic when it parsed, else "" */
-	char detail[PF_DETAIL_MAX];      /* what was wrong, for the operator */
+	char lot_id[PF_LOT_ID_MAX + 1]; /* from the topic when it parsed, else "" */
+	char detail[PF_DETAIL_MAX];	/* what was wrong, for the operator */
 };
 
 /*
@@ -79,7 +79,7 @@ struct pf_reject {
  */
 struct pf_record {
 	enum pf_record_kind kind;
-	int64_t received_at;         /* microseconds since the Unix epoch, UTC */
+	int64_t received_at; /* microseconds since the Unix epoch, UTC */
 	union {
 		struct pf_observation obs;
 		struct pf_status_report status;
@@ -87,14 +87,14 @@ struct pf_record {
 	} u;
 	const char *topic;
 	size_t topic_len;
-	const uint8_t *payload;      /* rejects only: raw bytes, possibly truncated */
-	size_t payload_len;          /* bytes at payload */
-	uint32_t payload_full_len;   /* length of the payload as received */
+	const uint8_t *payload;	   /* rejects only: raw bytes, possibly truncated */
+	size_t payload_len;	   /* bytes at payload */
+	uint32_t payload_full_len; /* length of the payload as received */
 };
 
 /* Contract strings for enums ("payload_too_large", "open", "ngsi-ld", ...). */
 const char *pf_reject_reason_name(enum pf_reject_reason r);
-const char *pf_lot_status_name(enum pf_lot_status s);   /* NULL for NONE */
+const char *pf_lot_status_name(enum pf_lot_status s); /* NULL for NONE */
 const char *pf_format_name(enum pf_format f);
 
 /*
@@ -104,13 +104,13 @@ const char *pf_format_name(enum pf_format f);
  * payload of at most PF_REJECT_PAYLOAD_MAX). decode validates every length and enum and
  * returns 0 or -EBADMSG; on success topic/payload point into buf.
  */
-#define PF_REJECT_PAYLOAD_MAX 4096   /* bytes of a rejected payload kept */
-#define PF_TOPIC_MAX          512
-#define PF_RECORD_MAX         (1024 + PF_TOPIC_MAX + PF_REJECT_PAYLOAD_MAX)
+#define PF_REJECT_PAYLOAD_MAX 4096 /* bytes of a rejected payload kept */
+#define PF_TOPIC_MAX 512
+#define PF_RECORD_MAX (1024 + PF_TOPIC_MAX + PF_REJECT_PAYLOAD_MAX)
 
-__attribute__((warn_unused_result))
-int pf_record_encode(const struct pf_record *rec, uint8_t *buf, size_t cap);
-__attribute__((warn_unused_result))
-int pf_record_decode(struct pf_record *rec, const uint8_t *buf, size_t len);
+__attribute__((warn_unused_result)) int pf_record_encode(const struct pf_record *rec, uint8_t *buf,
+							 size_t cap);
+__attribute__((warn_unused_result)) int pf_record_decode(struct pf_record *rec, const uint8_t *buf,
+							 size_t len);
 
 #endif

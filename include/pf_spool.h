@@ -25,25 +25,25 @@
 struct pf_spool;
 
 struct pf_spool_pos {
-	uint64_t seg;   /* segment number */
-	uint64_t off;   /* byte offset of the next frame in that segment */
+	uint64_t seg; /* segment number */
+	uint64_t off; /* byte offset of the next frame in that segment */
 };
 
 struct pf_spool_config {
 	const char *dir;
-	uint64_t max_bytes;       /* cap on spooled, uncommitted bytes (backpressure beyond) */
-	uint64_t segment_bytes;   /* rotate to a new segment past this size */
-	bool fsync;               /* true: fdatasync each flush (fsync = batch); false: off */
+	uint64_t max_bytes;	/* cap on spooled, uncommitted bytes (backpressure beyond) */
+	uint64_t segment_bytes; /* rotate to a new segment past this size */
+	bool fsync;		/* true: fdatasync each flush (fsync = batch); false: off */
 };
 
 /* What pf_spool_open found, for the log. */
 struct pf_spool_recovery {
-	struct pf_spool_pos checkpoint;  /* where replay starts */
-	uint64_t records;                /* intact records after the checkpoint (to replay) */
-	uint64_t bytes;                  /* their bytes */
-	uint64_t truncated_bytes;        /* torn/corrupt tail bytes cut off */
-	uint64_t segments;               /* segment files present */
-	char note[256];                  /* one line describing any repair, "" if none */
+	struct pf_spool_pos checkpoint; /* where replay starts */
+	uint64_t records;		/* intact records after the checkpoint (to replay) */
+	uint64_t bytes;			/* their bytes */
+	uint64_t truncated_bytes;	/* torn/corrupt tail bytes cut off */
+	uint64_t segments;		/* segment files present */
+	char note[256];			/* one line describing any repair, "" if none */
 };
 
 /*
@@ -52,10 +52,11 @@ struct pf_spool_recovery {
  * corrupt checkpoint file means "start of the oldest segment" (replay is idempotent).
  * Returns 0 or a negative errno, with a message in errbuf saying what to fix.
  */
-__attribute__((warn_unused_result))
-int pf_spool_open(struct pf_spool **out, const struct pf_spool_config *cfg,
-		  struct pf_spool_recovery *rec, char *errbuf, size_t errlen);
-void pf_spool_close(struct pf_spool *sp);  /* [loop], no job running */
+__attribute__((warn_unused_result)) int pf_spool_open(struct pf_spool **out,
+						      const struct pf_spool_config *cfg,
+						      struct pf_spool_recovery *rec, char *errbuf,
+						      size_t errlen);
+void pf_spool_close(struct pf_spool *sp); /* [loop], no job running */
 
 /* ---- writer side ---- */
 
@@ -65,10 +66,10 @@ void pf_spool_close(struct pf_spool *sp);  /* [loop], no job running */
  * -EMSGSIZE if len is absurd (> 16 MiB), -EINVAL if it is 0 (an all-zero tail on disk must
  * never parse as a record).
  */
-__attribute__((warn_unused_result))
-int pf_spool_append(struct pf_spool *sp, const void *body, uint32_t len);
-size_t pf_spool_staged_bytes(const struct pf_spool *sp);  /* [loop] */
-bool pf_spool_full(const struct pf_spool *sp);            /* [loop] used + staged >= max */
+__attribute__((warn_unused_result)) int pf_spool_append(struct pf_spool *sp, const void *body,
+							uint32_t len);
+size_t pf_spool_staged_bytes(const struct pf_spool *sp); /* [loop] */
+bool pf_spool_full(const struct pf_spool *sp);		 /* [loop] used + staged >= max */
 
 /*
  * Flush = begin [loop] -> run [worker:W] -> end [loop]. begin moves the staging buffer
@@ -78,8 +79,7 @@ bool pf_spool_full(const struct pf_spool *sp);            /* [loop] used + stage
  * kept staged for the next try (nothing is lost; the caller logs and retries).
  */
 bool pf_spool_flush_begin(struct pf_spool *sp);
-__attribute__((warn_unused_result))
-int pf_spool_flush_run(struct pf_spool *sp);
+__attribute__((warn_unused_result)) int pf_spool_flush_run(struct pf_spool *sp);
 void pf_spool_flush_end(struct pf_spool *sp, int rc);
 
 /*
@@ -102,8 +102,7 @@ bool pf_spool_handoff(struct pf_spool *sp, size_t max_bytes);
  * checkpoint once it is committed).
  */
 bool pf_spool_read_begin(struct pf_spool *sp, size_t max_bytes);
-__attribute__((warn_unused_result))
-int pf_spool_read_run(struct pf_spool *sp);
+__attribute__((warn_unused_result)) int pf_spool_read_run(struct pf_spool *sp);
 void pf_spool_read_end(struct pf_spool *sp, int rc);
 /* 1 and a body, or 0 when the buffer is used up. body stays valid until the next read_begin
  * or handoff. */
@@ -121,19 +120,18 @@ void pf_spool_rewind(struct pf_spool *sp, struct pf_spool_pos pos);
  * segments entirely before it. end updates the used-bytes accounting.
  */
 bool pf_spool_checkpoint_begin(struct pf_spool *sp, struct pf_spool_pos pos);
-__attribute__((warn_unused_result))
-int pf_spool_checkpoint_run(struct pf_spool *sp);
+__attribute__((warn_unused_result)) int pf_spool_checkpoint_run(struct pf_spool *sp);
 void pf_spool_checkpoint_end(struct pf_spool *sp, int rc);
 
 /* ---- figures ([loop]) ---- */
 struct pf_spool_stats {
-	uint64_t used_bytes;       /* durable bytes not yet checkpointed */
-	uint64_t staged_bytes;     /* appended, not yet flushed */
-	uint64_t segments;         /* segment files on disk */
-	uint64_t flushes;          /* completed flushes */
-	uint64_t fsyncs;           /* fdatasync calls */
+	uint64_t used_bytes;   /* durable bytes not yet checkpointed */
+	uint64_t staged_bytes; /* appended, not yet flushed */
+	uint64_t segments;     /* segment files on disk */
+	uint64_t flushes;      /* completed flushes */
+	uint64_t fsyncs;       /* fdatasync calls */
 	uint64_t records_flushed;
-	uint64_t handoffs;         /* flushes handed to the reader from memory */
+	uint64_t handoffs; /* flushes handed to the reader from memory */
 	struct pf_spool_pos durable_end, read_cursor, checkpoint;
 };
 void pf_spool_stats(const struct pf_spool *sp, struct pf_spool_stats *st);
@@ -147,8 +145,8 @@ int pf_spool_pos_cmp(struct pf_spool_pos a, struct pf_spool_pos b);
  * its length and the frame's size in *consumed; 0 if more bytes are needed; -EBADMSG if the
  * frame is corrupt (length 0 or over 16 MiB, or a CRC mismatch). For recovery and fuzzing.
  */
-__attribute__((warn_unused_result))
-int pf_spool_frame_parse(const uint8_t *buf, size_t len, const uint8_t **body, uint32_t *body_len,
-			 size_t *consumed);
+__attribute__((warn_unused_result)) int pf_spool_frame_parse(const uint8_t *buf, size_t len,
+							     const uint8_t **body,
+							     uint32_t *body_len, size_t *consumed);
 
 #endif

@@ -5,14 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct pf_tz;   /* opaque, immutable once loaded */
+struct pf_tz; /* opaque, immutable once loaded */
 
 /*
  * Load zone `name` (e.g. "Asia/Shanghai") from $TZDIR or /usr/share/zoneinfo.
  * Returns 0, or a negative errno with a message in errbuf saying what to fix.
  */
-__attribute__((warn_unused_result))
-int pf_tz_load(const char *name, struct pf_tz **out, char *errbuf, size_t errlen);
+__attribute__((warn_unused_result)) int pf_tz_load(const char *name, struct pf_tz **out,
+						   char *errbuf, size_t errlen);
 void pf_tz_free(struct pf_tz *tz);
 
 /*

@@ -155,10 +155,8 @@ static void test_large_batch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_occupancy_arrays),
-		cmocka_unit_test(test_integer_edges),
-		cmocka_unit_test(test_reject_escaping),
-		cmocka_unit_test(test_status_and_mixed),
+		cmocka_unit_test(test_occupancy_arrays), cmocka_unit_test(test_integer_edges),
+		cmocka_unit_test(test_reject_escaping),	 cmocka_unit_test(test_status_and_mixed),
 		cmocka_unit_test(test_large_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,12 +22,12 @@ static void check_ranks(const int64_t *v, size_t n, const int *want)
 
 static void test_competition_rank(void **state)
 {
-	static const int64_t a[] = { 10, 10, 8, 7, 7, 7, 1 };
-	static const int ra[] = { 1, 1, 3, 4, 4, 4, 7 };
-	static const int64_t b[] = { 3, 5, 5, 9 };
-	static const int rb[] = { 4, 2, 2, 1 };
-	static const int64_t c[] = { 0, 0, 0 };
-	static const int rc[] = { 1, 1, 1 };
+	static const int64_t a[] = {10, 10, 8, 7, 7, 7, 1};
+	static const int ra[] = {1, 1, 3, 4, 4, 4, 7};
+	static const int64_t b[] = {3, 5, 5, 9};
+	static const int rb[] = {4, 2, 2, 1};
+	static const int64_t c[] = {0, 0, 0};
+	static const int rc[] = {1, 1, 1};
 
 	check_ranks(a, 7, ra);
 	check_ranks(b, 4, rb);
@@ -39,17 +39,17 @@ static void test_rate(void **state)
 {
 	char buf[32];
 
-	assert_int_equal(pf_rate_hundredths(77, 92), 8370);      /* 83.6956... */
-	assert_int_equal(pf_rate_hundredths(679, 300), 22633);   /* 226.333... */
-	assert_int_equal(pf_rate_hundredths(1, 8), 1250);        /* exact */
-	assert_int_equal(pf_rate_hundredths(1, 32), 313);        /* 3.125: half up */
+	assert_int_equal(pf_rate_hundredths(77, 92), 8370);    /* 83.6956... */
+	assert_int_equal(pf_rate_hundredths(679, 300), 22633); /* 226.333... */
+	assert_int_equal(pf_rate_hundredths(1, 8), 1250);      /* exact */
+	assert_int_equal(pf_rate_hundredths(1, 32), 313);      /* 3.125: half up */
 	assert_int_equal(pf_rate_hundredths(1, 16), 625);
 	assert_int_equal(pf_rate_hundredths(1, 3), 3333);
 	assert_int_equal(pf_rate_hundredths(2, 3), 6667);
-	assert_int_equal(pf_rate_hundredths(1, 800), 13);        /* 0.125%: half up */
-	assert_int_equal(pf_rate_hundredths(1, 20000), 1);       /* 0.005%: half up */
-	assert_int_equal(pf_rate_hundredths(1, 80000), 0);       /* 0.00125% */
-	assert_int_equal(pf_rate_hundredths(2, 3000), 7);        /* 0.0666...% */
+	assert_int_equal(pf_rate_hundredths(1, 800), 13);  /* 0.125%: half up */
+	assert_int_equal(pf_rate_hundredths(1, 20000), 1); /* 0.005%: half up */
+	assert_int_equal(pf_rate_hundredths(1, 80000), 0); /* 0.00125% */
+	assert_int_equal(pf_rate_hundredths(2, 3000), 7);  /* 0.0666...% */
 	assert_int_equal(pf_rate_hundredths(0, 5), 0);
 	assert_int_equal(pf_rate_hundredths(5, 0), PF_RATE_NONE);
 	assert_int_equal(pf_rate_hundredths(0, 0), PF_RATE_NONE);
@@ -81,13 +81,13 @@ static struct pf_ledger_row *find(struct pf_ledger *l, const char *d)
 static void test_rank_capped(void **state)
 {
 	struct pf_ledger_row rows[] = {
-		{ .district = "E", .target = 10, .completed = 5 },
-		{ .district = "A", .target = 10, .completed = 12 },
-		{ .district = "C", .target = 10, .completed = 9 },
-		{ .district = "B", .target = 20, .completed = 20 },
-		{ .district = "D", .target = 20, .completed = 18 },
+		{.district = "E", .target = 10, .completed = 5},
+		{.district = "A", .target = 10, .completed = 12},
+		{.district = "C", .target = 10, .completed = 9},
+		{.district = "B", .target = 20, .completed = 20},
+		{.district = "D", .target = 20, .completed = 18},
 	};
-	struct pf_ledger l = { .year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 5 };
+	struct pf_ledger l = {.year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 5};
 
 	assert_int_equal(pf_ledger_rank(&l), 0);
 	assert_int_equal(find(&l, "A")->rate_rank, 1);
@@ -106,7 +106,7 @@ static void test_rank_capped(void **state)
 	assert_string_equal(l.rows[4].district, "E");
 	assert_int_equal(l.total.target, 70);
 	assert_int_equal(l.total.completed, 64);
-	assert_int_equal(l.total.rate, 9143);   /* 91.428... */
+	assert_int_equal(l.total.rate, 9143); /* 91.428... */
 	assert_int_equal(l.total.completed_rank, 0);
 }
 
@@ -114,11 +114,11 @@ static void test_rank_capped(void **state)
 static void test_rank_ties_sorted(void **state)
 {
 	struct pf_ledger_row rows[] = {
-		{ .district = "温县", .target = 3, .completed = 2 },
-		{ .district = "博爱县", .target = 3, .completed = 2 },
-		{ .district = "修武县", .target = 4, .completed = 3 },
+		{.district = "温县", .target = 3, .completed = 2},
+		{.district = "博爱县", .target = 3, .completed = 2},
+		{.district = "修武县", .target = 4, .completed = 3},
 	};
-	struct pf_ledger l = { .year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 3 };
+	struct pf_ledger l = {.year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 3};
 
 	assert_int_equal(pf_ledger_rank(&l), 0);
 	assert_string_equal(l.rows[0].district, "修武县");
@@ -135,12 +135,12 @@ static void test_rank_ties_sorted(void **state)
 static void test_rank_zero_target(void **state)
 {
 	struct pf_ledger_row rows[] = {
-		{ .district = "Z1", .target = 0, .completed = 4 },
-		{ .district = "A", .target = 10, .completed = 0 },
-		{ .district = "Z2", .target = 0, .completed = 0 },
-		{ .district = "B", .target = 10, .completed = 3 },
+		{.district = "Z1", .target = 0, .completed = 4},
+		{.district = "A", .target = 10, .completed = 0},
+		{.district = "Z2", .target = 0, .completed = 0},
+		{.district = "B", .target = 10, .completed = 3},
 	};
-	struct pf_ledger l = { .year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 4 };
+	struct pf_ledger l = {.year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 4};
 
 	assert_int_equal(pf_ledger_rank(&l), 0);
 	assert_int_equal(find(&l, "B")->rate_rank, 1);
@@ -156,10 +156,10 @@ static void test_rank_zero_target(void **state)
 static void test_rank_rate_as_printed(void **state)
 {
 	struct pf_ledger_row rows[] = {
-		{ .district = "A", .target = 3, .completed = 1 },        /* 33.333...% */
-		{ .district = "B", .target = 10000, .completed = 3333 }, /* 33.33% */
+		{.district = "A", .target = 3, .completed = 1},	       /* 33.333...% */
+		{.district = "B", .target = 10000, .completed = 3333}, /* 33.33% */
 	};
-	struct pf_ledger l = { .year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 2 };
+	struct pf_ledger l = {.year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 2};
 
 	assert_int_equal(pf_ledger_rank(&l), 0);
 	assert_int_equal(rows[0].rate_rank, 1);
@@ -168,7 +168,7 @@ static void test_rank_rate_as_printed(void **state)
 
 static void test_empty_ledger(void **state)
 {
-	struct pf_ledger l = { .year = 2024, .as_of = "2024-01-01" };
+	struct pf_ledger l = {.year = 2024, .as_of = "2024-01-01"};
 	struct pf_buf b;
 
 	assert_int_equal(pf_ledger_rank(&l), 0);
@@ -177,45 +177,46 @@ static void test_empty_ledger(void **state)
 	pf_buf_init(&b);
 	pf_ledger_render(&b, &l, PF_LEDGER_CSV, PF_LEDGER_EN);
 	assert_string_equal(b.p, "district,target,completed,completed_rank,rate,rate_rank\n"
-			    "total,0,0,,-,\n");
+				 "total,0,0,,-,\n");
 	pf_buf_free(&b);
 	pf_ledger_render(&b, &l, PF_LEDGER_JSON, PF_LEDGER_EN);
 	assert_string_equal(b.p, "{\"year\":2024,\"as_of\":\"2024-01-01\",\"rows\":[],\n"
-			    "\"total\":{\"district\":\"total\",\"target\":0,\"completed\":0,"
-			    "\"rate\":null}}\n");
+				 "\"total\":{\"district\":\"total\",\"target\":0,\"completed\":0,"
+				 "\"rate\":null}}\n");
 	pf_buf_free(&b);
 }
 
 static void test_render_csv_json(void **state)
 {
 	struct pf_ledger_row rows[] = {
-		{ .district = "沁阳市", .target = 92, .completed = 77 },
-		{ .district = "温县", .target = 300, .completed = 679 },
-		{ .district = "a,\"b\"", .target = 0, .completed = 0 },
+		{.district = "沁阳市", .target = 92, .completed = 77},
+		{.district = "温县", .target = 300, .completed = 679},
+		{.district = "a,\"b\"", .target = 0, .completed = 0},
 	};
-	struct pf_ledger l = { .year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 3 };
+	struct pf_ledger l = {.year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 3};
 	struct pf_buf b;
 
 	assert_int_equal(pf_ledger_rank(&l), 0);
 	pf_buf_init(&b);
 	pf_ledger_render(&b, &l, PF_LEDGER_CSV, PF_LEDGER_EN);
 	assert_string_equal(b.p, "district,target,completed,completed_rank,rate,rate_rank\n"
-			    "温县,300,679,1,226.33%,1\n"
-			    "沁阳市,92,77,2,83.70%,2\n"
-			    "\"a,\"\"b\"\"\",0,0,3,-,3\n"
-			    "total,392,756,,192.86%,\n");
+				 "温县,300,679,1,226.33%,1\n"
+				 "沁阳市,92,77,2,83.70%,2\n"
+				 "\"a,\"\"b\"\"\",0,0,3,-,3\n"
+				 "total,392,756,,192.86%,\n");
 	pf_buf_free(&b);
 	pf_ledger_render(&b, &l, PF_LEDGER_CSV, PF_LEDGER_ZH);
-	assert_non_null(strstr(b.p, "县（市、区）,全年任务目标,完成数,完成情况排名,完成率,完成率排名\n"));
+	assert_non_null(
+		strstr(b.p, "县（市、区）,全年任务目标,完成数,完成情况排名,完成率,完成率排名\n"));
 	assert_non_null(strstr(b.p, "\n合计,392,756,,192.86%,\n"));
 	pf_buf_free(&b);
 	pf_ledger_render(&b, &l, PF_LEDGER_JSON, PF_LEDGER_EN);
 	assert_non_null(strstr(b.p, "{\"district\":\"温县\",\"target\":300,\"completed\":679,"
-			       "\"completed_rank\":1,\"rate\":\"226.33%\",\"rate_rank\":1}"));
+				    "\"completed_rank\":1,\"rate\":\"226.33%\",\"rate_rank\":1}"));
 	assert_non_null(strstr(b.p, "{\"district\":\"a,\\\"b\\\"\",\"target\":0,\"completed\":0,"
-			       "\"completed_rank\":3,\"rate\":null,\"rate_rank\":3}"));
+				    "\"completed_rank\":3,\"rate\":null,\"rate_rank\":3}"));
 	assert_non_null(strstr(b.p, "\"total\":{\"district\":\"total\",\"target\":392,"
-			       "\"completed\":756,\"rate\":\"192.86%\"}"));
+				    "\"completed\":756,\"rate\":\"192.86%\"}"));
 	pf_buf_free(&b);
 }
 
@@ -224,15 +225,15 @@ static void test_width(void **state)
 	assert_int_equal(pf_display_width(""), 0);
 	assert_int_equal(pf_display_width("total"), 5);
 	assert_int_equal(pf_display_width("温县"), 4);
-	assert_int_equal(pf_display_width("县（市、区）"), 12);     /* fullwidth parens, 、 */
+	assert_int_equal(pf_display_width("县（市、区）"), 12); /* fullwidth parens, 、 */
 	assert_int_equal(pf_display_width("合计"), 4);
-	assert_int_equal(pf_display_width("e\xcc\x81"), 1);          /* e + combining acute */
-	assert_int_equal(pf_display_width("\xe3\x80\x80"), 2);       /* ideographic space */
-	assert_int_equal(pf_display_width("한국"), 4);               /* Hangul */
-	assert_int_equal(pf_display_width("ＡＢ"), 4);               /* fullwidth Latin */
-	assert_int_equal(pf_display_width("ｱ"), 1);                 /* halfwidth katakana */
+	assert_int_equal(pf_display_width("e\xcc\x81"), 1);    /* e + combining acute */
+	assert_int_equal(pf_display_width("\xe3\x80\x80"), 2); /* ideographic space */
+	assert_int_equal(pf_display_width("한국"), 4);	       /* Hangul */
+	assert_int_equal(pf_display_width("ＡＢ"), 4);	       /* fullwidth Latin */
+	assert_int_equal(pf_display_width("ｱ"), 1);	       /* halfwidth katakana */
 	assert_int_equal(pf_display_width("83.70%"), 6);
-	assert_int_equal(pf_display_width("\xff"), 1);               /* invalid byte */
+	assert_int_equal(pf_display_width("\xff"), 1); /* invalid byte */
 	assert_int_equal(pf_wcwidth(0x4e2d), 2);
 	assert_int_equal(pf_wcwidth(0x0301), 0);
 	assert_int_equal(pf_wcwidth(0x200b), 0);
@@ -244,11 +245,11 @@ static void test_utf8(void **state)
 	uint32_t cp;
 
 	assert_true(pf_utf8_valid("温县 abc", strlen("温县 abc")));
-	assert_false(pf_utf8_valid("\xc3\x28", 2));          /* bad continuation */
-	assert_false(pf_utf8_valid("\xc0\xaf", 2));          /* overlong */
-	assert_false(pf_utf8_valid("\xed\xa0\x80", 3));      /* surrogate */
-	assert_false(pf_utf8_valid("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
-	assert_false(pf_utf8_valid("\xe6\xb8", 2));          /* truncated */
+	assert_false(pf_utf8_valid("\xc3\x28", 2));	    /* bad continuation */
+	assert_false(pf_utf8_valid("\xc0\xaf", 2));	    /* overlong */
+	assert_false(pf_utf8_valid("\xed\xa0\x80", 3));	    /* surrogate */
+	assert_false(pf_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(pf_utf8_valid("\xe6\xb8", 2));	    /* truncated */
 	assert_int_equal(pf_utf8_decode("\xe6\xb8\xa9", 3, &cp), 3);
 	assert_int_equal(cp, 0x6e29);
 }
@@ -256,26 +257,23 @@ static void test_utf8(void **state)
 /* Columns line up by display width: every line of a table has the same width. */
 static void test_table_alignment(void **state)
 {
-	static const char *const hdr[] = { "县（市、区）", "完成数", "rate" };
-	static const enum pf_align al[] = { PF_ALIGN_LEFT, PF_ALIGN_RIGHT, PF_ALIGN_RIGHT };
+	static const char *const hdr[] = {"县（市、区）", "完成数", "rate"};
+	static const enum pf_align al[] = {PF_ALIGN_LEFT, PF_ALIGN_RIGHT, PF_ALIGN_RIGHT};
 	static const char *const cells[] = {
-		"温县", "12", "83.70%",
-		"Qinyang", "7", "226.33%",
-		"合计", "19", "-",
+		"温县", "12", "83.70%", "Qinyang", "7", "226.33%", "合计", "19", "-",
 	};
-	struct pf_table t = { .ncols = 3, .header = hdr, .align = al, .nrows = 3, .cells = cells };
+	struct pf_table t = {.ncols = 3, .header = hdr, .align = al, .nrows = 3, .cells = cells};
 	struct pf_buf b;
 	char *line, *save = NULL;
 	size_t width = 0, n = 0;
 
 	pf_buf_init(&b);
 	pf_table_text(&b, &t);
-	assert_string_equal(b.p,
-			    "县（市、区）  完成数     rate\n"
-			    "-----------------------------\n"
-			    "温县              12   83.70%\n"
-			    "Qinyang            7  226.33%\n"
-			    "合计              19        -\n");
+	assert_string_equal(b.p, "县（市、区）  完成数     rate\n"
+				 "-----------------------------\n"
+				 "温县              12   83.70%\n"
+				 "Qinyang            7  226.33%\n"
+				 "合计              19        -\n");
 	for (line = strtok_r(b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
 		if (!width)
 			width = pf_display_width(line);
@@ -285,8 +283,9 @@ static void test_table_alignment(void **state)
 	pf_buf_free(&b);
 
 	pf_table_md(&b, &t);
-	assert_string_equal(b.p, "| 县（市、区） | 完成数 | rate |\n| --- | ---: | ---: |\n"
-			    "| 温县 | 12 | 83.70% |\n| Qinyang | 7 | 226.33% |\n| 合计 | 19 | - |\n");
+	assert_string_equal(
+		b.p, "| 县（市、区） | 完成数 | rate |\n| --- | ---: | ---: |\n"
+		     "| 温县 | 12 | 83.70% |\n| Qinyang | 7 | 226.33% |\n| 合计 | 19 | - |\n");
 	pf_buf_free(&b);
 }
 
@@ -294,15 +293,22 @@ static void test_table_alignment(void **state)
 static void test_render_table_zh(void **state)
 {
 	struct pf_ledger_row rows[] = {
-		{ .district = "高新区", .target = 10, .completed = 4 },
-		{ .district = "孟州市", .target = 8, .completed = 8 },
+		{.district = "高新区", .target = 10, .completed = 4},
+		{.district = "孟州市", .target = 8, .completed = 8},
 	};
 	struct pf_overdue od[] = {
-		{ .district = "高新区", .lot_id = "GX-1", .name = "停车场", .deadline = "2023-03-01",
-		  .stage = "planned" },
+		{.district = "高新区",
+		 .lot_id = "GX-1",
+		 .name = "停车场",
+		 .deadline = "2023-03-01",
+		 .stage = "planned"},
 	};
-	struct pf_ledger l = { .year = 2023, .as_of = "2023-06-30", .rows = rows, .nrows = 2,
-			       .overdue = od, .noverdue = 1 };
+	struct pf_ledger l = {.year = 2023,
+			      .as_of = "2023-06-30",
+			      .rows = rows,
+			      .nrows = 2,
+			      .overdue = od,
+			      .noverdue = 1};
 	struct pf_buf b;
 	char *p, *save = NULL;
 	size_t w = 0;
@@ -312,7 +318,7 @@ static void test_render_table_zh(void **state)
 	pf_buf_init(&b);
 	pf_ledger_render(&b, &l, PF_LEDGER_TABLE, PF_LEDGER_ZH);
 	assert_non_null(strstr(b.p, "县（市、区）  全年任务目标  完成数  完成情况排名   完成率  "
-			       "完成率排名\n"));
+				    "完成率排名\n"));
 	assert_non_null(strstr(b.p, "\n合计                    18      12"));
 	assert_non_null(strstr(b.p, "GX-1"));
 	p = strstr(b.p, "县（市、区）");
@@ -328,7 +334,8 @@ static void test_render_table_zh(void **state)
 
 static void test_csv(void **state)
 {
-	static const char data[] = "\xef\xbb\xbf" "a,b,c\r\n"
+	static const char data[] = "\xef\xbb\xbf"
+				   "a,b,c\r\n"
 				   "1,\"x, \"\"y\"\"\",\r\n"
 				   "\n"
 				   "2,\"multi\nline\",z\n"

@@ -54,11 +54,12 @@ static int access_change(const struct ctl_opts *o, int argc, char **argv, bool g
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;
-	const char *p[3] = { argv[1], argv[2], ctl__actor() };
+	const char *p[3] = {argv[1], argv[2], ctl__actor()};
 
 	res = ctl__exec(conn, grant ? "access grant" : "access revoke",
 			grant ? "SELECT parking.grant_district($1, $2, $3)"
-			      : "SELECT parking.revoke_district($1, $2, $3)", 3, p);
+			      : "SELECT parking.revoke_district($1, $2, $3)",
+			3, p);
 	if (res && grant)
 		fresh = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	if (res)
@@ -72,12 +73,12 @@ static int access_change(const struct ctl_opts *o, int argc, char **argv, bool g
 static int access_list(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "role", required_argument, NULL, 'r' },
-		{ "district", required_argument, NULL, 'D' },
-		{ "format", required_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
+		{"role", required_argument, NULL, 'r'},
+		{"district", required_argument, NULL, 'D'},
+		{"format", required_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
 	};
-	static const bool right[] = { false, false, true, false, false };
+	static const bool right[] = {false, false, true, false, false};
 	enum ctl_format fmt = CTL_FMT_TABLE;
 	const char *role = NULL, *district = NULL;
 	PGconn *conn;
@@ -113,7 +114,7 @@ static int access_list(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;
-	const char *p[2] = { role, district };
+	const char *p[2] = {role, district};
 
 	/* lots: how many rows the grant opens, so a grant of an empty district stands out */
 	res = ctl__exec(conn, "access list",
@@ -125,7 +126,8 @@ static int access_list(const struct ctl_opts *o, int argc, char **argv)
 			"FROM parking.district_grants g "
 			"WHERE ($1::text IS NULL OR g.role_name = $1) "
 			"AND ($2::text IS NULL OR g.district = $2) "
-			"ORDER BY g.role_name COLLATE \"C\", g.district COLLATE \"C\"", 2, p);
+			"ORDER BY g.role_name COLLATE \"C\", g.district COLLATE \"C\"",
+			2, p);
 	rc = res && ctl__print_result(res, fmt, right) == 0 ? 0 : 1;
 	PQclear(res);
 	PQfinish(conn);

@@ -95,7 +95,7 @@ const char *ctl__actor(void)
 static void notice_cb(void *arg, const char *msg)
 {
 	(void)arg;
-	(void)msg;      /* NOTICEs from idempotent DDL (IF NOT EXISTS) are noise for operators */
+	(void)msg; /* NOTICEs from idempotent DDL (IF NOT EXISTS) are noise for operators */
 }
 
 static PGconn *open_conn(const char *conninfo, const char *password, int connect_timeout)
@@ -139,7 +139,8 @@ PGconn *ctl__connect(const struct ctl_opts *o)
 			return NULL;
 		}
 		if (cfg.postgres.password_file && *cfg.postgres.password_file) {
-			password = pf_config_read_secret(cfg.postgres.password_file, err, sizeof(err));
+			password =
+				pf_config_read_secret(cfg.postgres.password_file, err, sizeof(err));
 			if (!password) {
 				ctl__err("[postgres] password_file: %s", err);
 				pf_config_free(&cfg);
@@ -158,9 +159,10 @@ PGconn *ctl__connect(const struct ctl_opts *o)
 		conn = open_conn(NULL, NULL, 0);
 	}
 	if (!conn || PQstatus(conn) != CONNECTION_OK) {
-		ctl__err("cannot connect to PostgreSQL (from %s): %s; check -d CONNINFO, -c FILE or "
-			 "PGHOST/PGDATABASE/PGUSER", source,
-			 conn ? PQerrorMessage(conn) : "out of memory");
+		ctl__err(
+			"cannot connect to PostgreSQL (from %s): %s; check -d CONNINFO, -c FILE or "
+			"PGHOST/PGDATABASE/PGUSER",
+			source, conn ? PQerrorMessage(conn) : "out of memory");
 		PQfinish(conn);
 		pf_config_free(&cfg);
 		return NULL;
@@ -169,7 +171,7 @@ PGconn *ctl__connect(const struct ctl_opts *o)
 	/* Input and output times without an offset are the bureau's local time. */
 	snprintf(tz, sizeof(tz), "%s", zone);
 	{
-		const char *p[1] = { tz };
+		const char *p[1] = {tz};
 
 		res = ctl__exec(conn, "setting the time zone",
 				"SELECT pg_catalog.set_config('TimeZone', $1, false)", 1, p);
@@ -228,7 +230,7 @@ int ctl__parse_int(const char *s, long lo, long hi, long *out)
 
 bool ctl__valid_date(const char *s)
 {
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int y, m, d;
 
 	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
@@ -265,10 +267,13 @@ static void json_value(struct pf_buf *b, const PGresult *res, int r, int c)
 	const char *v = ctl__val(res, r, c);
 
 	switch (PQftype(res, c)) {
-	case 20: case 21: case 23: case 1700:   /* int8, int2, int4, numeric */
+	case 20:
+	case 21:
+	case 23:
+	case 1700: /* int8, int2, int4, numeric */
 		pf_buf_puts(b, v ? v : "null");
 		break;
-	case 16:                                /* bool */
+	case 16: /* bool */
 		pf_buf_puts(b, v ? (*v == 't' ? "true" : "false") : "null");
 		break;
 	default:
@@ -298,7 +303,11 @@ int ctl__print_result(const PGresult *res, enum ctl_format fmt, const bool *righ
 		for (int c = 0; c < nf; c++)
 			cells[(size_t)r * (size_t)nf + (size_t)c] = ctl__val(res, r, c);
 	struct pf_table t = {
-		.ncols = (size_t)nf, .header = hdr, .align = al, .nrows = (size_t)nt, .cells = cells,
+		.ncols = (size_t)nf,
+		.header = hdr,
+		.align = al,
+		.nrows = (size_t)nt,
+		.cells = cells,
 	};
 
 	if (fmt == CTL_FMT_CSV) {

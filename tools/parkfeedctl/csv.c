@@ -42,8 +42,8 @@ int pf_csv_next(struct pf_csv *c, const char *const **fields, size_t *nfields, s
 	size_t *starts;
 
 	/* skip empty lines */
-	while (c->p < c->end && (*c->p == '\n' || (*c->p == '\r' && c->p + 1 < c->end &&
-						   c->p[1] == '\n'))) {
+	while (c->p < c->end &&
+	       (*c->p == '\n' || (*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n'))) {
 		c->p += *c->p == '\r' ? 2 : 1;
 		c->line++;
 	}
@@ -70,8 +70,10 @@ int pf_csv_next(struct pf_csv *c, const char *const **fields, size_t *nfields, s
 			c->p++;
 			for (;;) {
 				if (c->p >= c->end) {
-					snprintf(err, errlen, "quoted field opened on line %zu is "
-						 "never closed", qline);
+					snprintf(err, errlen,
+						 "quoted field opened on line %zu is "
+						 "never closed",
+						 qline);
 					free(starts);
 					return -EINVAL;
 				}
@@ -102,9 +104,11 @@ int pf_csv_next(struct pf_csv *c, const char *const **fields, size_t *nfields, s
 				if (*c->p == '\r' && (c->p + 1 == c->end || c->p[1] == '\n'))
 					break;
 				if (*c->p == '"') {
-					snprintf(err, errlen, "field %zu: a quote inside an unquoted "
-						 "field (quote the whole field and double the quote)",
-						 nf + 1);
+					snprintf(
+						err, errlen,
+						"field %zu: a quote inside an unquoted "
+						"field (quote the whole field and double the quote)",
+						nf + 1);
 					free(starts);
 					skip_line(c);
 					return -EINVAL;

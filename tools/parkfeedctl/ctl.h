@@ -10,8 +10,8 @@
 #include "pf_ledger.h"
 
 struct ctl_opts {
-	const char *conninfo;    /* -d */
-	const char *config;      /* -c */
+	const char *conninfo; /* -d */
+	const char *config;   /* -c */
 };
 
 /* One schema/NNN_name.sql file, embedded at build time (schema_sql.c, generated). */

@@ -34,7 +34,7 @@ static const char *const col_names[C__N] = {
 };
 
 struct row {
-	char *v[C__N];          /* NULL = empty */
+	char *v[C__N]; /* NULL = empty */
 	size_t line;
 };
 
@@ -75,8 +75,8 @@ static bool valid_lot_id(const char *s)
 static bool valid_stage(const char *s)
 {
 	for (int i = 0; i < 5; i++)
-		if (strcmp(s, (const char *[]){ "planned", "upgrading", "upgraded", "connected",
-						 "accepted" }[i]) == 0)
+		if (strcmp(s, (const char *[]){"planned", "upgrading", "upgraded", "connected",
+					       "accepted"}[i]) == 0)
 			return true;
 	return false;
 }
@@ -169,8 +169,7 @@ static char *read_file(const char *path, size_t *len)
 }
 
 /* Header: where each known column is (-1 if absent). 0 or -1 (reported). */
-static int parse_header(struct import *im, const char *const *f, size_t nf, size_t line,
-			int *pos)
+static int parse_header(struct import *im, const char *const *f, size_t nf, size_t line, int *pos)
 {
 	for (int c = 0; c < C__N; c++)
 		pos[c] = -1;
@@ -188,8 +187,10 @@ static int parse_header(struct import *im, const char *const *f, size_t nf, size
 		for (c = 0; c < C__N && strcmp(name, col_names[c]) != 0; c++)
 			;
 		if (c == C__N) {
-			bad(im, line, "unknown column '%s' (expected lot_id,name,district,spaces,"
-			    "deadline and optionally stage,stage_at)", name);
+			bad(im, line,
+			    "unknown column '%s' (expected lot_id,name,district,spaces,"
+			    "deadline and optionally stage,stage_at)",
+			    name);
 			return -1;
 		}
 		if (pos[c] >= 0) {
@@ -200,8 +201,10 @@ static int parse_header(struct import *im, const char *const *f, size_t nf, size
 	}
 	for (int c = 0; c <= C_DEADLINE; c++) {
 		if (pos[c] < 0) {
-			bad(im, line, "missing column '%s' (the header must name lot_id,name,"
-			    "district,spaces,deadline)", col_names[c]);
+			bad(im, line,
+			    "missing column '%s' (the header must name lot_id,name,"
+			    "district,spaces,deadline)",
+			    col_names[c]);
 		}
 	}
 	if (pos[C_STAGE_AT] >= 0 && pos[C_STAGE] < 0)
@@ -234,8 +237,10 @@ static void check_row(struct import *im, struct row *r)
 	if (r->v[C_DEADLINE] && !ctl__valid_date(r->v[C_DEADLINE]))
 		bad(im, r->line, "deadline '%s' is not a date YYYY-MM-DD", r->v[C_DEADLINE]);
 	if (r->v[C_STAGE] && !valid_stage(r->v[C_STAGE]))
-		bad(im, r->line, "stage '%s' is not planned, upgrading, upgraded, connected or "
-		    "accepted", r->v[C_STAGE]);
+		bad(im, r->line,
+		    "stage '%s' is not planned, upgrading, upgraded, connected or "
+		    "accepted",
+		    r->v[C_STAGE]);
 	if (r->v[C_STAGE_AT] && !valid_timestamp(r->v[C_STAGE_AT]))
 		bad(im, r->line, "stage_at '%s' is not YYYY-MM-DD[ HH:MM[:SS]][+HH:MM]",
 		    r->v[C_STAGE_AT]);
@@ -268,8 +273,8 @@ static void check_duplicates(struct import *im)
 		if (strcmp(idx[i]->v[C_LOT_ID], idx[i - 1]->v[C_LOT_ID]) == 0) {
 			size_t first = i - 1;
 
-			while (first > 0 && strcmp(idx[first - 1]->v[C_LOT_ID],
-						   idx[i]->v[C_LOT_ID]) == 0)
+			while (first > 0 &&
+			       strcmp(idx[first - 1]->v[C_LOT_ID], idx[i]->v[C_LOT_ID]) == 0)
 				first--;
 			bad(im, idx[i]->line, "duplicate lot_id '%s' (first on line %zu)",
 			    idx[i]->v[C_LOT_ID], idx[first]->line);
@@ -341,7 +346,8 @@ static int read_rows(struct import *im, const char *data, size_t len)
 	}
 	pf_csv_free(&csv);
 	if (!have_header && !im->nerrors)
-		bad(im, 1, "empty file: the first line must be the header lot_id,name,district,"
+		bad(im, 1,
+		    "empty file: the first line must be the header lot_id,name,district,"
 		    "spaces,deadline");
 	check_duplicates(im);
 	return 0;
@@ -398,11 +404,12 @@ static int apply(const struct ctl_opts *o, struct import *im)
 			C__N + 1, p);
 	if (!res)
 		goto out;
-	printf("%s: %zu lots (%s new, %s updated), %s stage changes recorded", im->file,
-	       im->nrows, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	printf("%s: %zu lots (%s new, %s updated), %s stage changes recorded", im->file, im->nrows,
+	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
 	if (strcmp(PQgetvalue(res, 0, 3), "0") != 0)
 		printf("; %s rows' stages are behind the registry and were kept (use lots "
-		       "set-stage --force)", PQgetvalue(res, 0, 3));
+		       "set-stage --force)",
+		       PQgetvalue(res, 0, 3));
 	printf("\n");
 	rc = 0;
 out:
@@ -415,7 +422,7 @@ out:
 
 int ctl_lots_import(const struct ctl_opts *o, int argc, char **argv)
 {
-	struct import im = { 0 };
+	struct import im = {0};
 	char *data;
 	size_t len = 0;
 	int rc = 1;
@@ -438,7 +445,8 @@ int ctl_lots_import(const struct ctl_opts *o, int argc, char **argv)
 		goto out;
 	if (im.nerrors) {
 		ctl__err("%s: %zu errors; nothing was imported (fix the lines above and import "
-			 "again)", im.file, im.nerrors);
+			 "again)",
+			 im.file, im.nerrors);
 		goto out;
 	}
 	rc = apply(o, &im);

@@ -15,8 +15,8 @@ static const char *const header_zh[NCOLS] = {
 	"县（市、区）", "全年任务目标", "完成数", "完成情况排名", "完成率", "完成率排名",
 };
 static const enum pf_align align[NCOLS] = {
-	PF_ALIGN_LEFT, PF_ALIGN_RIGHT, PF_ALIGN_RIGHT, PF_ALIGN_RIGHT, PF_ALIGN_RIGHT,
-	PF_ALIGN_RIGHT,
+	PF_ALIGN_LEFT,	PF_ALIGN_RIGHT, PF_ALIGN_RIGHT,
+	PF_ALIGN_RIGHT, PF_ALIGN_RIGHT, PF_ALIGN_RIGHT,
 };
 
 /* Text of one row's cells; rank 0 (the total row) prints empty. */
@@ -49,21 +49,24 @@ static void render_json(struct pf_buf *out, const struct pf_ledger *l)
 		row_text(r, &t);
 		pf_buf_puts(out, i ? ",\n  {\"district\":" : "\n  {\"district\":");
 		pf_buf_json_str(out, r->district);
-		pf_buf_printf(out, ",\"target\":%" PRId64 ",\"completed\":%" PRId64
-			      ",\"completed_rank\":%d,\"rate\":", r->target, r->completed,
-			      r->completed_rank);
+		pf_buf_printf(out,
+			      ",\"target\":%" PRId64 ",\"completed\":%" PRId64
+			      ",\"completed_rank\":%d,\"rate\":",
+			      r->target, r->completed, r->completed_rank);
 		pf_buf_json_str(out, r->rate < 0 ? NULL : t.rate);
 		pf_buf_printf(out, ",\"rate_rank\":%d}", r->rate_rank);
 	}
 	row_text(&l->total, &t);
-	pf_buf_printf(out, "],\n\"total\":{\"district\":\"total\",\"target\":%" PRId64
-		      ",\"completed\":%" PRId64 ",\"rate\":", l->total.target, l->total.completed);
+	pf_buf_printf(out,
+		      "],\n\"total\":{\"district\":\"total\",\"target\":%" PRId64
+		      ",\"completed\":%" PRId64 ",\"rate\":",
+		      l->total.target, l->total.completed);
 	pf_buf_json_str(out, l->total.rate < 0 ? NULL : t.rate);
 	pf_buf_puts(out, "}}\n");
 }
 
-static void render_overdue(struct pf_buf *out, const struct pf_ledger *l,
-			   enum pf_ledger_format fmt, enum pf_ledger_lang lang)
+static void render_overdue(struct pf_buf *out, const struct pf_ledger *l, enum pf_ledger_format fmt,
+			   enum pf_ledger_lang lang)
 {
 	bool zh = lang == PF_LEDGER_ZH, md = fmt == PF_LEDGER_MD;
 	const char *prev = NULL;
@@ -134,8 +137,11 @@ void pf_ledger_render(struct pf_buf *out, const struct pf_ledger *l, enum pf_led
 		c[5] = txt[i].rrank;
 	}
 	struct pf_table t = {
-		.ncols = NCOLS, .header = zh ? header_zh : header_en, .align = align,
-		.nrows = nrows, .cells = cells,
+		.ncols = NCOLS,
+		.header = zh ? header_zh : header_en,
+		.align = align,
+		.nrows = nrows,
+		.cells = cells,
 	};
 
 	switch (fmt) {
@@ -144,21 +150,29 @@ void pf_ledger_render(struct pf_buf *out, const struct pf_ledger *l, enum pf_led
 		break;
 	case PF_LEDGER_MD:
 		if (zh)
-			pf_buf_printf(out, "**%d年停车场接入市级智慧停车平台进度（截至%s，"
-				      "此数据包含去年数据，为累计数）**\n\n", l->year, l->as_of);
+			pf_buf_printf(out,
+				      "**%d年停车场接入市级智慧停车平台进度（截至%s，"
+				      "此数据包含去年数据，为累计数）**\n\n",
+				      l->year, l->as_of);
 		else
-			pf_buf_printf(out, "**Lots connected to the city platform, %d, as of %s "
-				      "(cumulative)**\n\n", l->year, l->as_of);
+			pf_buf_printf(out,
+				      "**Lots connected to the city platform, %d, as of %s "
+				      "(cumulative)**\n\n",
+				      l->year, l->as_of);
 		pf_table_md(out, &t);
 		render_overdue(out, l, fmt, lang);
 		break;
 	default:
 		if (zh)
-			pf_buf_printf(out, "%d年停车场接入进度  截至%s（此数据包含去年数据，"
-				      "为累计数）\n\n", l->year, l->as_of);
+			pf_buf_printf(out,
+				      "%d年停车场接入进度  截至%s（此数据包含去年数据，"
+				      "为累计数）\n\n",
+				      l->year, l->as_of);
 		else
-			pf_buf_printf(out, "Lots connected to the city platform, %d, as of %s "
-				      "(cumulative)\n\n", l->year, l->as_of);
+			pf_buf_printf(out,
+				      "Lots connected to the city platform, %d, as of %s "
+				      "(cumulative)\n\n",
+				      l->year, l->as_of);
 		pf_table_text(out, &t);
 		render_overdue(out, l, fmt, lang);
 		break;

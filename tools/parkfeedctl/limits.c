@@ -20,10 +20,10 @@ static const char limits_usage[] =
 static int limits_show(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
+		{"format", required_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
 	};
-	static const bool right[] = { false, true, true };
+	static const bool right[] = {false, true, true};
 	enum ctl_format fmt = CTL_FMT_TABLE;
 	PGconn *conn;
 	PGresult *res;
@@ -48,30 +48,31 @@ static int limits_show(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;
-	res = ctl__exec(conn, "limits show",
-			"WITH l AS (SELECT * FROM parking.ingest_limits), "
-			"u AS (SELECT count(*) AS n_all, count(*) FILTER (WHERE created_at > "
-			"      now() - interval '1 hour') AS n_hour "
-			"      FROM parking.lots WHERE NOT registered), "
-			"r AS (SELECT count(*) AS n FROM parking.rejected WHERE reason = "
-			"      'lot_limit' AND received_at > now() - interval '1 hour') "
-			"SELECT 'max_unregistered_lots' AS \"limit\", "
-			"       l.max_unregistered_lots::text AS value, u.n_all::text AS used "
-			"FROM l, u "
-			"UNION ALL SELECT 'max_new_lots_per_hour', l.max_new_lots_per_hour::text, "
-			"       u.n_hour::text FROM l, u "
-			"UNION ALL SELECT 'refusals_per_hour', l.refusals_per_hour::text, r.n::text "
-			"FROM l, r "
-			"UNION ALL SELECT 'refused messages (total)', l.refused_messages::text, NULL "
-			"FROM l "
-			"UNION ALL SELECT 'refused, not stored (total)', l.refused_unstored::text, "
-			"       NULL FROM l "
-			"UNION ALL SELECT 'last refused at', "
-			"       coalesce(to_char(l.last_refused_at, 'YYYY-MM-DD HH24:MI:SSOF'), "
-			"                'never'), NULL FROM l "
-			"UNION ALL SELECT 'changed', to_char(l.changed_at, "
-			"       'YYYY-MM-DD HH24:MI:SSOF') || ' by ' || l.changed_by, NULL FROM l",
-			0, NULL);
+	res = ctl__exec(
+		conn, "limits show",
+		"WITH l AS (SELECT * FROM parking.ingest_limits), "
+		"u AS (SELECT count(*) AS n_all, count(*) FILTER (WHERE created_at > "
+		"      now() - interval '1 hour') AS n_hour "
+		"      FROM parking.lots WHERE NOT registered), "
+		"r AS (SELECT count(*) AS n FROM parking.rejected WHERE reason = "
+		"      'lot_limit' AND received_at > now() - interval '1 hour') "
+		"SELECT 'max_unregistered_lots' AS \"limit\", "
+		"       l.max_unregistered_lots::text AS value, u.n_all::text AS used "
+		"FROM l, u "
+		"UNION ALL SELECT 'max_new_lots_per_hour', l.max_new_lots_per_hour::text, "
+		"       u.n_hour::text FROM l, u "
+		"UNION ALL SELECT 'refusals_per_hour', l.refusals_per_hour::text, r.n::text "
+		"FROM l, r "
+		"UNION ALL SELECT 'refused messages (total)', l.refused_messages::text, NULL "
+		"FROM l "
+		"UNION ALL SELECT 'refused, not stored (total)', l.refused_unstored::text, "
+		"       NULL FROM l "
+		"UNION ALL SELECT 'last refused at', "
+		"       coalesce(to_char(l.last_refused_at, 'YYYY-MM-DD HH24:MI:SSOF'), "
+		"                'never'), NULL FROM l "
+		"UNION ALL SELECT 'changed', to_char(l.changed_at, "
+		"       'YYYY-MM-DD HH24:MI:SSOF') || ' by ' || l.changed_by, NULL FROM l",
+		0, NULL);
 	rc = res && ctl__print_result(res, fmt, right) == 0 ? 0 : 1;
 	PQclear(res);
 	PQfinish(conn);
@@ -81,12 +82,12 @@ static int limits_show(const struct ctl_opts *o, int argc, char **argv)
 static int limits_set(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "max-unregistered-lots", required_argument, NULL, 0 },
-		{ "max-new-lots-per-hour", required_argument, NULL, 1 },
-		{ "refusals-per-hour", required_argument, NULL, 2 },
-		{ NULL, 0, NULL, 0 },
+		{"max-unregistered-lots", required_argument, NULL, 0},
+		{"max-new-lots-per-hour", required_argument, NULL, 1},
+		{"refusals-per-hour", required_argument, NULL, 2},
+		{NULL, 0, NULL, 0},
 	};
-	const char *p[4] = { NULL, NULL, NULL, ctl__actor() };
+	const char *p[4] = {NULL, NULL, NULL, ctl__actor()};
 	bool any = false;
 	PGconn *conn;
 	PGresult *res;

@@ -43,8 +43,8 @@ static const char set_usage[] =
 	"deadline (YYYY-MM-DD), expected_interval_s. An empty value clears the field\n"
 	"(district '' = unknown).\n";
 
-static const char *const stages[] = { "planned", "upgrading", "upgraded", "connected",
-				       "accepted", NULL };
+static const char *const stages[] = {"planned",	  "upgrading", "upgraded",
+				     "connected", "accepted",  NULL};
 
 static bool valid_stage(const char *s)
 {
@@ -57,14 +57,13 @@ static bool valid_stage(const char *s)
 static int lots_list(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "district", required_argument, NULL, 'D' },
-		{ "stage", required_argument, NULL, 's' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"district", required_argument, NULL, 'D'},
+		{"stage", required_argument, NULL, 's'},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	static const bool right[] = { false, false, false, true, false, false, false, false,
-				      false };
+	static const bool right[] = {false, false, false, true, false, false, false, false, false};
 	const char *district = NULL, *stage = NULL;
 	enum ctl_format fmt = CTL_FMT_TABLE;
 	PGconn *conn;
@@ -79,15 +78,18 @@ static int lots_list(const struct ctl_opts *o, int argc, char **argv)
 			break;
 		case 's':
 			if (!valid_stage(optarg)) {
-				ctl__err("lots list: unknown stage '%s' (planned, upgrading, upgraded, "
-					 "connected, accepted)", optarg);
+				ctl__err(
+					"lots list: unknown stage '%s' (planned, upgrading, upgraded, "
+					"connected, accepted)",
+					optarg);
 				return 2;
 			}
 			stage = optarg;
 			break;
 		case 'f':
 			if (ctl__parse_format(optarg, false, &fmt) < 0) {
-				ctl__err("lots list: --format is table, csv or json, not '%s'", optarg);
+				ctl__err("lots list: --format is table, csv or json, not '%s'",
+					 optarg);
 				return 2;
 			}
 			break;
@@ -107,19 +109,21 @@ static int lots_list(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;
-	const char *p[2] = { district, stage };
+	const char *p[2] = {district, stage};
 
-	res = ctl__exec(conn, "lots list",
-			"SELECT l.lot_id, l.name, l.district, l.spaces, "
-			"       to_char(l.deadline, 'YYYY-MM-DD') AS deadline, l.stage, "
-			"       to_char(l.connected_at, 'YYYY-MM-DD HH24:MI:SS') AS connected_at, "
-			"       CASE WHEN l.registered THEN 'yes' ELSE 'no' END AS registered, "
-			"       CASE WHEN s.lot_id IS NULL THEN '' ELSE parking.freshness(s.received_at, "
-			"            l.expected_interval_s, l.online, l.status_at) END AS freshness "
-			"FROM parking.lots l LEFT JOIN parking.lot_state s USING (lot_id) "
-			"WHERE ($1::text IS NULL OR l.district IS NOT DISTINCT FROM nullif($1, '')) "
-			"  AND ($2::text IS NULL OR l.stage = $2::parking.stage) "
-			"ORDER BY l.district COLLATE \"C\" NULLS LAST, l.lot_id COLLATE \"C\"", 2, p);
+	res = ctl__exec(
+		conn, "lots list",
+		"SELECT l.lot_id, l.name, l.district, l.spaces, "
+		"       to_char(l.deadline, 'YYYY-MM-DD') AS deadline, l.stage, "
+		"       to_char(l.connected_at, 'YYYY-MM-DD HH24:MI:SS') AS connected_at, "
+		"       CASE WHEN l.registered THEN 'yes' ELSE 'no' END AS registered, "
+		"       CASE WHEN s.lot_id IS NULL THEN '' ELSE parking.freshness(s.received_at, "
+		"            l.expected_interval_s, l.online, l.status_at) END AS freshness "
+		"FROM parking.lots l LEFT JOIN parking.lot_state s USING (lot_id) "
+		"WHERE ($1::text IS NULL OR l.district IS NOT DISTINCT FROM nullif($1, '')) "
+		"  AND ($2::text IS NULL OR l.stage = $2::parking.stage) "
+		"ORDER BY l.district COLLATE \"C\" NULLS LAST, l.lot_id COLLATE \"C\"",
+		2, p);
 	rc = res && ctl__print_result(res, fmt, right) == 0 ? 0 : 1;
 	PQclear(res);
 	PQfinish(conn);
@@ -143,26 +147,28 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;
-	const char *p[1] = { argv[1] };
+	const char *p[1] = {argv[1]};
 
-	res = ctl__exec(conn, "lots show",
-			"SELECT l.lot_id, l.name, l.district, l.address, l.spaces, l.location, "
-			"       l.deadline::text AS deadline, l.stage::text AS stage, "
-			"       to_char(l.stage_at, 'YYYY-MM-DD HH24:MI:SS') AS stage_at, "
-			"       to_char(l.upgraded_at, 'YYYY-MM-DD HH24:MI:SS') AS upgraded_at, "
-			"       to_char(l.connected_at, 'YYYY-MM-DD HH24:MI:SS') AS connected_at, "
-			"       to_char(l.accepted_at, 'YYYY-MM-DD HH24:MI:SS') AS accepted_at, "
-			"       l.system, l.version, l.protocol, l.online::text AS online, "
-			"       to_char(l.status_at, 'YYYY-MM-DD HH24:MI:SS') AS status_at, "
-			"       l.registered::text AS registered, "
-			"       l.expected_interval_s::text AS expected_interval_s, "
-			"       s.free::text AS free, s.total::text AS total, "
-			"       to_char(s.observed_at, 'YYYY-MM-DD HH24:MI:SS') AS observed_at, "
-			"       to_char(s.received_at, 'YYYY-MM-DD HH24:MI:SS') AS received_at, "
-			"       CASE WHEN s.lot_id IS NOT NULL THEN parking.freshness(s.received_at, "
-			"            l.expected_interval_s, l.online, l.status_at) END AS freshness "
-			"FROM parking.lots l LEFT JOIN parking.lot_state s USING (lot_id) "
-			"WHERE l.lot_id = $1", 1, p);
+	res = ctl__exec(
+		conn, "lots show",
+		"SELECT l.lot_id, l.name, l.district, l.address, l.spaces, l.location, "
+		"       l.deadline::text AS deadline, l.stage::text AS stage, "
+		"       to_char(l.stage_at, 'YYYY-MM-DD HH24:MI:SS') AS stage_at, "
+		"       to_char(l.upgraded_at, 'YYYY-MM-DD HH24:MI:SS') AS upgraded_at, "
+		"       to_char(l.connected_at, 'YYYY-MM-DD HH24:MI:SS') AS connected_at, "
+		"       to_char(l.accepted_at, 'YYYY-MM-DD HH24:MI:SS') AS accepted_at, "
+		"       l.system, l.version, l.protocol, l.online::text AS online, "
+		"       to_char(l.status_at, 'YYYY-MM-DD HH24:MI:SS') AS status_at, "
+		"       l.registered::text AS registered, "
+		"       l.expected_interval_s::text AS expected_interval_s, "
+		"       s.free::text AS free, s.total::text AS total, "
+		"       to_char(s.observed_at, 'YYYY-MM-DD HH24:MI:SS') AS observed_at, "
+		"       to_char(s.received_at, 'YYYY-MM-DD HH24:MI:SS') AS received_at, "
+		"       CASE WHEN s.lot_id IS NOT NULL THEN parking.freshness(s.received_at, "
+		"            l.expected_interval_s, l.online, l.status_at) END AS freshness "
+		"FROM parking.lots l LEFT JOIN parking.lot_state s USING (lot_id) "
+		"WHERE l.lot_id = $1",
+		1, p);
 	if (!res)
 		goto out;
 	if (PQntuples(res) == 0) {
@@ -178,7 +184,8 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 			 "SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS') AS at, "
 			 "       coalesce(from_stage::text, '') AS from_stage, stage, actor, "
 			 "       coalesce(note, '') AS note "
-			 "FROM parking.stage_history WHERE lot_id = $1 ORDER BY at, id", 1, p);
+			 "FROM parking.stage_history WHERE lot_id = $1 ORDER BY at, id",
+			 1, p);
 	if (!hist)
 		goto out;
 	printf("\nstage history:\n");
@@ -193,11 +200,11 @@ out:
 static int lots_set_stage(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "at", required_argument, NULL, 'a' },
-		{ "note", required_argument, NULL, 'n' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"at", required_argument, NULL, 'a'},
+		{"note", required_argument, NULL, 'n'},
+		{"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *at = NULL, *note = NULL;
 	bool force = false;
@@ -221,18 +228,22 @@ static int lots_set_stage(const struct ctl_opts *o, int argc, char **argv)
 			fputs(stage_usage, stdout);
 			return 0;
 		default:
-			ctl__err("lots set-stage: unknown option %s; see parkfeedctl lots set-stage "
-				 "--help", argv[optind - 1]);
+			ctl__err(
+				"lots set-stage: unknown option %s; see parkfeedctl lots set-stage "
+				"--help",
+				argv[optind - 1]);
 			return 2;
 		}
 	}
 	if (argc - optind != 2) {
-		ctl__err("lots set-stage wants LOT and STAGE; see parkfeedctl lots set-stage --help");
+		ctl__err(
+			"lots set-stage wants LOT and STAGE; see parkfeedctl lots set-stage --help");
 		return 2;
 	}
 	if (!valid_stage(argv[optind + 1])) {
 		ctl__err("lots set-stage: unknown stage '%s' (planned, upgrading, upgraded, "
-			 "connected, accepted)", argv[optind + 1]);
+			 "connected, accepted)",
+			 argv[optind + 1]);
 		return 2;
 	}
 	if (force && (!note || !*note)) {
@@ -242,12 +253,13 @@ static int lots_set_stage(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;
-	const char *p[6] = { argv[optind], argv[optind + 1], at, ctl__actor(), note,
-			     force ? "true" : "false" };
+	const char *p[6] = {argv[optind], argv[optind + 1],	   at, ctl__actor(),
+			    note,	  force ? "true" : "false"};
 
 	res = ctl__exec(conn, "lots set-stage",
 			"SELECT parking.set_stage($1, $2::parking.stage, $3::timestamptz, $4, $5, "
-			"$6::boolean)", 6, p);
+			"$6::boolean)",
+			6, p);
 	if (res)
 		printf("%s: %s\n", argv[optind], argv[optind + 1]);
 	PQclear(res);
@@ -258,16 +270,21 @@ static int lots_set_stage(const struct ctl_opts *o, int argc, char **argv)
 /* Keys `lots set` may change, and how their values are checked. */
 static const struct {
 	const char *key;
-	char kind;      /* t text, i integer >= 0, p integer > 0, d date */
+	char kind; /* t text, i integer >= 0, p integer > 0, d date */
 } set_keys[] = {
-	{ "name", 't' }, { "district", 't' }, { "address", 't' }, { "location", 't' },
-	{ "spaces", 'i' }, { "deadline", 'd' }, { "expected_interval_s", 'p' },
+	{"name", 't'},
+	{"district", 't'},
+	{"address", 't'},
+	{"location", 't'},
+	{"spaces", 'i'},
+	{"deadline", 'd'},
+	{"expected_interval_s", 'p'},
 };
 
 static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 {
 	const size_t nkeys = sizeof(set_keys) / sizeof(set_keys[0]);
-	const char *vals[16] = { 0 };
+	const char *vals[16] = {0};
 	struct pf_buf sql;
 	PGconn *conn;
 	PGresult *res;
@@ -297,8 +314,10 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 		for (k = 0; k < nkeys && strcmp(set_keys[k].key, argv[i]) != 0; k++)
 			;
 		if (k == nkeys) {
-			ctl__err("lots set: unknown key '%s' (name, district, address, location, spaces, "
-				 "deadline, expected_interval_s)", argv[i]);
+			ctl__err(
+				"lots set: unknown key '%s' (name, district, address, location, spaces, "
+				"deadline, expected_interval_s)",
+				argv[i]);
 			goto usage;
 		}
 		const char *val = eq + 1;
@@ -308,16 +327,18 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 		    (set_keys[k].kind == 'd' && *val && !ctl__valid_date(val)) ||
 		    !pf_utf8_valid(val, strlen(val))) {
 			ctl__err("lots set: %s: bad value '%s' (%s)", argv[i], val,
-				 set_keys[k].kind == 'i' ? "a whole number >= 0" :
-				 set_keys[k].kind == 'p' ? "seconds, 1..86400" :
-				 set_keys[k].kind == 'd' ? "a date YYYY-MM-DD" : "UTF-8 text");
+				 set_keys[k].kind == 'i'   ? "a whole number >= 0"
+				 : set_keys[k].kind == 'p' ? "seconds, 1..86400"
+				 : set_keys[k].kind == 'd' ? "a date YYYY-MM-DD"
+							   : "UTF-8 text");
 			goto usage;
 		}
 		vals[n] = *val ? val : NULL;
 		n++;
 		pf_buf_printf(&sql, "%s%s = $%d::%s", i > 2 ? ", " : "", set_keys[k].key, n,
-			      set_keys[k].kind == 't' ? "text" : set_keys[k].kind == 'd' ? "date" :
-			      "integer");
+			      set_keys[k].kind == 't'	? "text"
+			      : set_keys[k].kind == 'd' ? "date"
+							: "integer");
 		if (n >= 16) {
 			ctl__err("lots set: too many keys");
 			goto usage;

@@ -44,13 +44,13 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "dbname", required_argument, NULL, 'd' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"dbname", required_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
-	struct ctl_opts o = { 0 };
+	struct ctl_opts o = {0};
 	const char *cmd;
 	int c;
 
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	optind = 0;     /* full getopt re-initialisation for the command's own options */
+	optind = 0; /* full getopt re-initialisation for the command's own options */
 	cmd = argv[0];
 	if (strcmp(cmd, "migrate") == 0)
 		return ctl_migrate(&o, argc, argv);

@@ -33,7 +33,7 @@ static const char maintain_usage[] =
 static int applied(PGconn *conn, int version)
 {
 	char v[16];
-	const char *p[1] = { v };
+	const char *p[1] = {v};
 	PGresult *res;
 	int found;
 
@@ -58,7 +58,7 @@ static int applied(PGconn *conn, int version)
 static int apply_one(PGconn *conn, const struct ctl_migration *m, bool *did)
 {
 	char v[16], what[160];
-	const char *p[2] = { v, m->name };
+	const char *p[2] = {v, m->name};
 	PGresult *res;
 	int a;
 
@@ -74,14 +74,17 @@ static int apply_one(PGconn *conn, const struct ctl_migration *m, bool *did)
 		goto fail;
 	if (a == 0) {
 		res = PQexec(conn, m->sql);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    PQresultStatus(res) != PGRES_TUPLES_OK) {
 			ctl__err_result(what, res);
 			PQclear(res);
 			goto fail;
 		}
 		PQclear(res);
-		res = ctl__exec(conn, what, "INSERT INTO parking.schema_migrations (version, name) "
-				"VALUES ($1::int, $2)", 2, p);
+		res = ctl__exec(conn, what,
+				"INSERT INTO parking.schema_migrations (version, name) "
+				"VALUES ($1::int, $2)",
+				2, p);
 		if (!res)
 			goto fail;
 		PQclear(res);
@@ -107,7 +110,8 @@ static int newest_known_check(PGconn *conn)
 	PQclear(res);
 	if (dbv > newest) {
 		ctl__err("the database schema is at version %d, newer than this parkfeedctl knows "
-			 "(%d); use the parkfeedctl of the newer release", dbv, newest);
+			 "(%d); use the parkfeedctl of the newer release",
+			 dbv, newest);
 		return -1;
 	}
 	printf("schema at version %d\n", dbv);
@@ -116,7 +120,7 @@ static int newest_known_check(PGconn *conn)
 
 static int run_maintain(PGconn *conn, const char *back, const char *ahead, const char *retain)
 {
-	const char *p[3] = { back, ahead, retain };
+	const char *p[3] = {back, ahead, retain};
 	PGresult *res;
 
 	if (ctl__cmd(conn, "maintain", "BEGIN") < 0)
@@ -124,7 +128,8 @@ static int run_maintain(PGconn *conn, const char *back, const char *ahead, const
 	if (ctl__cmd(conn, "maintain", "SELECT pg_advisory_xact_lock(" CTL_LOCK_KEY ")") < 0)
 		goto fail;
 	res = ctl__exec(conn, "maintain",
-			"SELECT * FROM parking.maintain_partitions($1::int, $2::int, $3::int)", 3, p);
+			"SELECT * FROM parking.maintain_partitions($1::int, $2::int, $3::int)", 3,
+			p);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -172,11 +177,11 @@ out:
 int ctl_maintain(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "months-ahead", required_argument, NULL, 'a' },
-		{ "months-back", required_argument, NULL, 'b' },
-		{ "retain-months", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"months-ahead", required_argument, NULL, 'a'},
+		{"months-back", required_argument, NULL, 'b'},
+		{"retain-months", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *ahead = "3", *back = "2", *retain = NULL;
 	PGconn *conn;
@@ -190,8 +195,9 @@ int ctl_maintain(const struct ctl_opts *o, int argc, char **argv)
 		case 'b':
 		case 'r':
 			if (ctl__parse_int(optarg, 0, 1200, &v) < 0) {
-				ctl__err("maintain: %s wants a number of months (0..1200), not '%s'",
-					 argv[optind - 1], optarg);
+				ctl__err(
+					"maintain: %s wants a number of months (0..1200), not '%s'",
+					argv[optind - 1], optarg);
 				return 2;
 			}
 			*(c == 'a' ? &ahead : c == 'b' ? &back : &retain) = optarg;

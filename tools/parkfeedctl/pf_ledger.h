@@ -9,10 +9,10 @@
 /* ---- growable output buffer (buf.c) ---------------------------------------------------- */
 
 struct pf_buf {
-	char *p;                /* NUL-terminated once anything was appended */
+	char *p; /* NUL-terminated once anything was appended */
 	size_t len;
 	size_t cap;
-	bool oom;               /* an append failed: the content is incomplete */
+	bool oom; /* an append failed: the content is incomplete */
 };
 
 void pf_buf_init(struct pf_buf *b);
@@ -43,10 +43,10 @@ enum pf_align { PF_ALIGN_LEFT = 0, PF_ALIGN_RIGHT };
 
 struct pf_table {
 	size_t ncols;
-	const char *const *header;      /* ncols titles */
-	const enum pf_align *align;     /* ncols alignments */
+	const char *const *header;  /* ncols titles */
+	const enum pf_align *align; /* ncols alignments */
 	size_t nrows;
-	const char *const *cells;       /* nrows * ncols, row-major; NULL prints as "" */
+	const char *const *cells; /* nrows * ncols, row-major; NULL prints as "" */
 };
 
 /* Plain text: columns padded to their display width, two spaces apart, a dashed rule under
@@ -59,31 +59,31 @@ void pf_table_csv(struct pf_buf *out, const struct pf_table *t);
 
 /* ---- the ledger (ledger.c, ledger_render.c) -------------------------------------------- */
 
-#define PF_RATE_NONE (-1)       /* rate of a zero target: printed "-", ranked last */
+#define PF_RATE_NONE (-1) /* rate of a zero target: printed "-", ranked last */
 
 struct pf_ledger_row {
 	const char *district;
 	int64_t target;
 	int64_t completed;
-	int64_t rate;            /* completed / target in hundredths of a percent, or PF_RATE_NONE */
-	int completed_rank;      /* competition rank by completed */
-	int rate_rank;           /* competition rank by rate capped at 100% */
+	int64_t rate;	    /* completed / target in hundredths of a percent, or PF_RATE_NONE */
+	int completed_rank; /* competition rank by completed */
+	int rate_rank;	    /* competition rank by rate capped at 100% */
 };
 
 struct pf_overdue {
-	const char *district;    /* NULL: unknown */
+	const char *district; /* NULL: unknown */
 	const char *lot_id;
 	const char *name;
-	const char *deadline;    /* YYYY-MM-DD */
+	const char *deadline; /* YYYY-MM-DD */
 	const char *stage;
 };
 
 struct pf_ledger {
 	int year;
-	const char *as_of;              /* YYYY-MM-DD */
+	const char *as_of; /* YYYY-MM-DD */
 	struct pf_ledger_row *rows;
 	size_t nrows;
-	struct pf_ledger_row total;     /* district NULL (printed "total" / 合计), ranks 0 */
+	struct pf_ledger_row total;	  /* district NULL (printed "total" / 合计), ranks 0 */
 	const struct pf_overdue *overdue; /* printed under table and md output */
 	size_t noverdue;
 };
@@ -102,8 +102,7 @@ void pf_competition_rank(const int64_t *values, size_t n, int *ranks);
  * capped at 100%; zero targets share the last rank), compute the total, and sort the rows by
  * completed rank, then district (byte order). Returns 0 or -ENOMEM.
  */
-__attribute__((warn_unused_result))
-int pf_ledger_rank(struct pf_ledger *l);
+__attribute__((warn_unused_result)) int pf_ledger_rank(struct pf_ledger *l);
 /* Render in a format and language (csv and json headers/keys per CONTRACT.md). */
 void pf_ledger_render(struct pf_buf *out, const struct pf_ledger *l, enum pf_ledger_format fmt,
 		      enum pf_ledger_lang lang);
@@ -111,10 +110,10 @@ void pf_ledger_render(struct pf_buf *out, const struct pf_ledger *l, enum pf_led
 /* ---- CSV input (csv.c) ----------------------------------------------------------------- */
 
 struct pf_csv {
-	const char *p;           /* next byte */
+	const char *p; /* next byte */
 	const char *end;
-	size_t line;             /* line of the next byte (1-based) */
-	char *field_buf;         /* storage of the current record's fields */
+	size_t line;	 /* line of the next byte (1-based) */
+	char *field_buf; /* storage of the current record's fields */
 	size_t field_cap;
 	const char **fields;
 	size_t fields_cap;

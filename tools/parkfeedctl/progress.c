@@ -27,17 +27,14 @@ static const char progress_usage[] =
 int ctl_progress(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "year", required_argument, NULL, 'y' },
-		{ "as-of", required_argument, NULL, 'a' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "lang", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"year", required_argument, NULL, 'y'},	  {"as-of", required_argument, NULL, 'a'},
+		{"format", required_argument, NULL, 'f'}, {"lang", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	enum pf_ledger_lang lang = PF_LEDGER_EN;
 	enum ctl_format fmt = CTL_FMT_TABLE;
 	const char *year = NULL, *as_of = NULL;
-	struct pf_ledger l = { 0 };
+	struct pf_ledger l = {0};
 	struct pf_overdue *od = NULL;
 	PGresult *res = NULL, *ov = NULL, *hd = NULL;
 	struct pf_buf out;
@@ -98,22 +95,24 @@ int ctl_progress(const struct ctl_opts *o, int argc, char **argv)
 		return 1;
 	pf_buf_init(&out);
 
-	const char *p[2] = { year, as_of };
+	const char *p[2] = {year, as_of};
 
-	hd = ctl__exec(conn, "progress",
-		       "WITH d AS (SELECT coalesce($2::date, "
-		       "  (now() AT TIME ZONE 'Asia/Shanghai')::date) AS as_of) "
-		       "SELECT coalesce($1::int, extract(year FROM as_of)::int), as_of::text FROM d",
-		       2, p);
+	hd = ctl__exec(
+		conn, "progress",
+		"WITH d AS (SELECT coalesce($2::date, "
+		"  (now() AT TIME ZONE 'Asia/Shanghai')::date) AS as_of) "
+		"SELECT coalesce($1::int, extract(year FROM as_of)::int), as_of::text FROM d",
+		2, p);
 	if (!hd)
 		goto out;
-	const char *q[2] = { PQgetvalue(hd, 0, 0), PQgetvalue(hd, 0, 1) };
+	const char *q[2] = {PQgetvalue(hd, 0, 0), PQgetvalue(hd, 0, 1)};
 
 	l.year = atoi(q[0]);
 	l.as_of = q[1];
-	res = ctl__exec(conn, "progress",
-			"SELECT district, target, completed FROM parking.progress($1::int, $2::date)",
-			2, q);
+	res = ctl__exec(
+		conn, "progress",
+		"SELECT district, target, completed FROM parking.progress($1::int, $2::date)", 2,
+		q);
 	if (!res)
 		goto out;
 	l.nrows = (size_t)PQntuples(res);
@@ -132,15 +131,17 @@ int ctl_progress(const struct ctl_opts *o, int argc, char **argv)
 		goto out;
 	}
 	if (fmt == CTL_FMT_TABLE || fmt == CTL_FMT_MD) {
-		ov = ctl__exec(conn, "progress",
-			       "SELECT district, lot_id, coalesce(name, ''), deadline::text, "
-			       "       stage::text "
-			       "FROM parking.lots "
-			       "WHERE deadline < $1::date AND NOT coalesce(stage >= 'connected' AND "
-			       "  coalesce(connected_at, accepted_at) < "
-			       "  (($1::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'), false) "
-			       "ORDER BY district COLLATE \"C\" NULLS LAST, deadline, "
-			       "         lot_id COLLATE \"C\"", 1, q + 1);
+		ov = ctl__exec(
+			conn, "progress",
+			"SELECT district, lot_id, coalesce(name, ''), deadline::text, "
+			"       stage::text "
+			"FROM parking.lots "
+			"WHERE deadline < $1::date AND NOT coalesce(stage >= 'connected' AND "
+			"  coalesce(connected_at, accepted_at) < "
+			"  (($1::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'), false) "
+			"ORDER BY district COLLATE \"C\" NULLS LAST, deadline, "
+			"         lot_id COLLATE \"C\"",
+			1, q + 1);
 		if (!ov)
 			goto out;
 		l.noverdue = (size_t)PQntuples(ov);
@@ -158,9 +159,12 @@ int ctl_progress(const struct ctl_opts *o, int argc, char **argv)
 		}
 		l.overdue = od;
 	}
-	pf_ledger_render(&out, &l, fmt == CTL_FMT_CSV ? PF_LEDGER_CSV :
-			 fmt == CTL_FMT_JSON ? PF_LEDGER_JSON :
-			 fmt == CTL_FMT_MD ? PF_LEDGER_MD : PF_LEDGER_TABLE, lang);
+	pf_ledger_render(&out, &l,
+			 fmt == CTL_FMT_CSV    ? PF_LEDGER_CSV
+			 : fmt == CTL_FMT_JSON ? PF_LEDGER_JSON
+			 : fmt == CTL_FMT_MD   ? PF_LEDGER_MD
+					       : PF_LEDGER_TABLE,
+			 lang);
 	rc = ctl__emit(&out) == 0 ? 0 : 1;
 out:
 	pf_buf_free(&out);

@@ -15,38 +15,37 @@ static const struct {
 	const char *title;
 	const char *sql;
 } sections[] = {
-	{ "lots by stage",
-	  "SELECT s.stage::text AS stage, count(l.lot_id) AS lots "
-	  "FROM unnest(enum_range(NULL::parking.stage)) AS s(stage) "
-	  "LEFT JOIN parking.lots l ON l.stage = s.stage GROUP BY s.stage ORDER BY s.stage" },
-	{ "connected lots by freshness",
-	  "SELECT f.freshness, count(x.lot_id) AS lots "
-	  "FROM (VALUES (1, 'online'), (2, 'stale'), (3, 'offline')) AS f(o, freshness) "
-	  "LEFT JOIN (SELECT l.lot_id, parking.freshness(s.received_at, l.expected_interval_s, "
-	  "           l.online, l.status_at) AS freshness "
-	  "           FROM parking.lots l LEFT JOIN parking.lot_state s USING (lot_id) "
-	  "           WHERE l.stage >= 'connected') x USING (freshness) "
-	  "GROUP BY f.o, f.freshness ORDER BY f.o" },
-	{ "feed",
-	  "SELECT 'lots not registered (discovered from MQTT)' AS what, "
-	  "       (SELECT count(*) FROM parking.lots WHERE NOT registered) AS count "
-	  "UNION ALL "
-	  "SELECT 'observations received in the last hour', "
-	  "       (SELECT count(*) FROM parking.occupancy "
-	  "        WHERE observed_at > now() - interval '1 day' "
-	  "          AND received_at > now() - interval '1 hour') "
-	  "UNION ALL "
-	  "SELECT 'messages rejected in the last hour', "
-	  "       (SELECT count(*) FROM parking.rejected "
-	  "        WHERE received_at > now() - interval '1 hour')" },
-	{ "rejected in the last hour by reason",
-	  "SELECT reason, count(*) AS messages FROM parking.rejected "
-	  "WHERE received_at > now() - interval '1 hour' GROUP BY reason ORDER BY 2 DESC, 1" },
+	{"lots by stage",
+	 "SELECT s.stage::text AS stage, count(l.lot_id) AS lots "
+	 "FROM unnest(enum_range(NULL::parking.stage)) AS s(stage) "
+	 "LEFT JOIN parking.lots l ON l.stage = s.stage GROUP BY s.stage ORDER BY s.stage"},
+	{"connected lots by freshness",
+	 "SELECT f.freshness, count(x.lot_id) AS lots "
+	 "FROM (VALUES (1, 'online'), (2, 'stale'), (3, 'offline')) AS f(o, freshness) "
+	 "LEFT JOIN (SELECT l.lot_id, parking.freshness(s.received_at, l.expected_interval_s, "
+	 "           l.online, l.status_at) AS freshness "
+	 "           FROM parking.lots l LEFT JOIN parking.lot_state s USING (lot_id) "
+	 "           WHERE l.stage >= 'connected') x USING (freshness) "
+	 "GROUP BY f.o, f.freshness ORDER BY f.o"},
+	{"feed", "SELECT 'lots not registered (discovered from MQTT)' AS what, "
+		 "       (SELECT count(*) FROM parking.lots WHERE NOT registered) AS count "
+		 "UNION ALL "
+		 "SELECT 'observations received in the last hour', "
+		 "       (SELECT count(*) FROM parking.occupancy "
+		 "        WHERE observed_at > now() - interval '1 day' "
+		 "          AND received_at > now() - interval '1 hour') "
+		 "UNION ALL "
+		 "SELECT 'messages rejected in the last hour', "
+		 "       (SELECT count(*) FROM parking.rejected "
+		 "        WHERE received_at > now() - interval '1 hour')"},
+	{"rejected in the last hour by reason",
+	 "SELECT reason, count(*) AS messages FROM parking.rejected "
+	 "WHERE received_at > now() - interval '1 hour' GROUP BY reason ORDER BY 2 DESC, 1"},
 };
 
 int ctl_status(const struct ctl_opts *o, int argc, char **argv)
 {
-	static const bool right[] = { false, true };
+	static const bool right[] = {false, true};
 	PGconn *conn;
 	int rc = 0;
 

@@ -58,7 +58,7 @@ void pf_table_text(struct pf_buf *out, const struct pf_table *t)
 			put_padded(out, cell(t, r, c), width[c], t->align[c], c + 1 == t->ncols);
 		}
 		while (!out->oom && out->len && out->p[out->len - 1] == ' ')
-			out->p[--out->len] = '\0';     /* an empty right-aligned last cell */
+			out->p[--out->len] = '\0'; /* an empty right-aligned last cell */
 		pf_buf_puts(out, "\n");
 	}
 	free(width);

@@ -38,10 +38,10 @@ static int targets_set(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;
-	const char *p[4] = { argv[1], argv[2], argv[3], ctl__actor() };
+	const char *p[4] = {argv[1], argv[2], argv[3], ctl__actor()};
 
-	res = ctl__exec(conn, "targets set",
-			"SELECT parking.set_target($1::int, $2, $3::int, $4)", 4, p);
+	res = ctl__exec(conn, "targets set", "SELECT parking.set_target($1::int, $2, $3::int, $4)",
+			4, p);
 	if (res)
 		printf("%s %s: target %s\n", argv[1], argv[2], argv[3]);
 	PQclear(res);
@@ -52,11 +52,11 @@ static int targets_set(const struct ctl_opts *o, int argc, char **argv)
 static int targets_list(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "year", required_argument, NULL, 'y' },
-		{ "format", required_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
+		{"year", required_argument, NULL, 'y'},
+		{"format", required_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
 	};
-	static const bool right[] = { true, false, true };
+	static const bool right[] = {true, false, true};
 	enum ctl_format fmt = CTL_FMT_TABLE;
 	const char *year = NULL;
 	PGconn *conn;
@@ -69,7 +69,8 @@ static int targets_list(const struct ctl_opts *o, int argc, char **argv)
 		switch (c) {
 		case 'y':
 			if (ctl__parse_int(optarg, 2000, 2100, &v) < 0) {
-				ctl__err("targets list: --year '%s' is not a year 2000..2100", optarg);
+				ctl__err("targets list: --year '%s' is not a year 2000..2100",
+					 optarg);
 				return 2;
 			}
 			year = optarg;
@@ -94,12 +95,13 @@ static int targets_list(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;
-	const char *p[1] = { year };
+	const char *p[1] = {year};
 
 	res = ctl__exec(conn, "targets list",
 			"SELECT year, district, target FROM parking.district_targets "
 			"WHERE $1::int IS NULL OR year = $1::int "
-			"ORDER BY year, district COLLATE \"C\"", 1, p);
+			"ORDER BY year, district COLLATE \"C\"",
+			1, p);
 	rc = res && ctl__print_result(res, fmt, right) == 0 ? 0 : 1;
 	PQclear(res);
 	PQfinish(conn);

@@ -23,13 +23,12 @@ static void put_field(const char *s, bool last)
 	putchar(last ? '\n' : ',');
 }
 
-static const char *const stage_names[] = { "planned", "upgrading", "upgraded", "connected",
-					   "accepted" };
-static const unsigned stage_weights[] = { 20, 25, 20, 20, 15 };
+static const char *const stage_names[] = {"planned", "upgrading", "upgraded", "connected",
+					  "accepted"};
+static const unsigned stage_weights[] = {20, 25, 20, 20, 15};
 
 /* Days before today when a lot entered its current stage: later stages, more recent dates. */
-static const int stage_age[][2] = { { 300, 500 }, { 120, 299 }, { 60, 199 }, { 10, 119 },
-				    { 1, 59 } };
+static const int stage_age[][2] = {{300, 500}, {120, 299}, {60, 199}, {10, 119}, {1, 59}};
 
 static int pick_stage(uint64_t *rng)
 {
@@ -56,13 +55,14 @@ int csv__emit(int n, uint64_t seed, bool with_stages, int64_t now_s)
 	}
 	gmtime_r(&tt, &tm);
 	/* Deadlines fall in this year (some passed already) or, for most lots, the next. */
-	struct tm jan1 = { .tm_year = tm.tm_year, .tm_mon = 0, .tm_mday = 1 };
-	struct tm jan1_next = { .tm_year = tm.tm_year + 1, .tm_mon = 0, .tm_mday = 1 };
+	struct tm jan1 = {.tm_year = tm.tm_year, .tm_mon = 0, .tm_mday = 1};
+	struct tm jan1_next = {.tm_year = tm.tm_year + 1, .tm_mon = 0, .tm_mday = 1};
 	int64_t this_year = (int64_t)timegm(&jan1) / 86400;
 	int64_t next_year = (int64_t)timegm(&jan1_next) / 86400;
 
 	fputs(with_stages ? "lot_id,name,district,spaces,deadline,stage,stage_at\n"
-			  : "lot_id,name,district,spaces,deadline\n", stdout);
+			  : "lot_id,name,district,spaces,deadline\n",
+	      stdout);
 	for (int i = 0; i < n; i++) {
 		const struct sim_lot *lot = &lots[i];
 		uint64_t rng = sim_mix(seed ^ sim_mix(0xc5f1ULL + (uint64_t)i));

@@ -3,7 +3,7 @@
  * and three read(2)s per PUBACK, which caps a load test far below what the broker takes.
  * Here PUBLISH packets are packed into one buffer per write and PUBACKs parsed in bulk.
  */
-#define _GNU_SOURCE   /* ppoll */
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
 #include <fcntl.h>
 #include <mosquitto.h>
@@ -20,10 +20,10 @@
 
 #include "sim.h"
 
-#define OUT_CAP   (1 << 20)
-#define OUT_FLUSH (64 << 10)    /* write once this much is queued */
-#define IN_CAP    (64 << 10)
-#define NS        1000000000LL
+#define OUT_CAP (1 << 20)
+#define OUT_FLUSH (64 << 10) /* write once this much is queued */
+#define IN_CAP (64 << 10)
+#define NS 1000000000LL
 
 struct fast {
 	int fd;
@@ -31,8 +31,8 @@ struct fast {
 	int keepalive;
 	uint16_t next_mid;
 	char *out;
-	size_t out_len, out_off;     /* queued bytes; bytes of them already written */
-	uint64_t out_msgs;           /* PUBLISHes in the queued bytes (QoS 0 counts on write) */
+	size_t out_len, out_off; /* queued bytes; bytes of them already written */
+	uint64_t out_msgs;	 /* PUBLISHes in the queued bytes (QoS 0 counts on write) */
 	uint8_t in[IN_CAP];
 	size_t in_len;
 	uint64_t acked;
@@ -71,7 +71,7 @@ static size_t put_str(uint8_t *p, const char *s, size_t len)
 
 static int open_socket(const char *host, int port)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res, *ai;
 	char service[16];
 	int fd = -1, rc, one = 1;
@@ -95,8 +95,10 @@ static int open_socket(const char *host, int port)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		fprintf(stderr, "parkfeed-sim: cannot connect to %s:%d: %s (is a broker listening "
-			"there? see --host and --port)\n", host, port, strerror(errno));
+		fprintf(stderr,
+			"parkfeed-sim: cannot connect to %s:%d: %s (is a broker listening "
+			"there? see --host and --port)\n",
+			host, port, strerror(errno));
 		return -1;
 	}
 	/* We batch ourselves; Nagle would only hold back the tail of each batch. */
@@ -110,7 +112,7 @@ static int handshake(struct fast *f, const struct sim_opts *o, const char *passw
 	uint8_t pkt[1024], body[1000], ack[4];
 	size_t n = 0, len = 0, ulen = o->username ? strlen(o->username) : 0;
 	size_t plen = password ? strlen(password) : 0;
-	struct timeval tv = { .tv_sec = 10 };
+	struct timeval tv = {.tv_sec = 10};
 	ssize_t got = 0;
 
 	if (ulen > 300 || plen > 300) {
@@ -118,7 +120,7 @@ static int handshake(struct fast *f, const struct sim_opts *o, const char *passw
 		return -1;
 	}
 	len += put_str(body + len, "MQTT", 4);
-	body[len++] = 4;                               /* protocol level: 3.1.1 */
+	body[len++] = 4; /* protocol level: 3.1.1 */
 	body[len++] = (uint8_t)(0x02 | (o->username ? 0x80 : 0) | (password ? 0x40 : 0));
 	body[len++] = (uint8_t)(o->keepalive >> 8);
 	body[len++] = (uint8_t)o->keepalive;
@@ -140,21 +142,23 @@ static int handshake(struct fast *f, const struct sim_opts *o, const char *passw
 		ssize_t r = read(f->fd, ack + got, (size_t)(4 - got));
 		if (r <= 0) {
 			fprintf(stderr, "parkfeed-sim: no CONNACK from %s:%d: %s\n", o->host,
-				o->port,
-				r == 0 ? "connection closed" : strerror(errno));
+				o->port, r == 0 ? "connection closed" : strerror(errno));
 			return -1;
 		}
 		got += r;
 	}
 	if (ack[0] != 0x20 || ack[1] != 2) {
-		fprintf(stderr, "parkfeed-sim: %s:%d answered CONNECT with something else than a "
-			"CONNACK (is it an MQTT broker?)\n", o->host, o->port);
+		fprintf(stderr,
+			"parkfeed-sim: %s:%d answered CONNECT with something else than a "
+			"CONNACK (is it an MQTT broker?)\n",
+			o->host, o->port);
 		return -1;
 	}
 	if (ack[3] != 0) {
-		fprintf(stderr, "parkfeed-sim: %s:%d refused the connection: %s (check --username, "
-			"--password-file and --client-id)\n", o->host, o->port,
-			mosquitto_connack_string(ack[3]));
+		fprintf(stderr,
+			"parkfeed-sim: %s:%d refused the connection: %s (check --username, "
+			"--password-file and --client-id)\n",
+			o->host, o->port, mosquitto_connack_string(ack[3]));
 		return -1;
 	}
 	return 0;
@@ -219,7 +223,7 @@ static int parse_in(struct fast *f)
 				break;
 		}
 		if (len > IN_CAP / 2)
-			return -1;   /* nothing we subscribed to is this large */
+			return -1; /* nothing we subscribed to is this large */
 		if (i + 1 + len > f->in_len)
 			goto partial;
 		if ((f->in[pos] & 0xF0) == 0x40)
@@ -232,8 +236,7 @@ partial:
 	return 0;
 }
 
-int fast__publish(struct fast *f, const char *topic, const void *payload, size_t len,
-		  bool retain)
+int fast__publish(struct fast *f, const char *topic, const void *payload, size_t len, bool retain)
 {
 	size_t tlen = strlen(topic);
 	size_t body = 2 + tlen + (f->qos ? 2 : 0) + len;
@@ -266,12 +269,12 @@ int fast__publish(struct fast *f, const char *topic, const void *payload, size_t
 
 int fast__service(struct fast *f, int64_t timeout_ns)
 {
-	struct pollfd pfd = { .fd = f->fd, .events = POLLIN };
-	struct timespec ts = { .tv_sec = timeout_ns / NS, .tv_nsec = timeout_ns % NS };
+	struct pollfd pfd = {.fd = f->fd, .events = POLLIN};
+	struct timespec ts = {.tv_sec = timeout_ns / NS, .tv_nsec = timeout_ns % NS};
 
-	if (now_ns() - f->last_write > (int64_t)f->keepalive * NS / 2
-	    && f->out_len + 2 <= OUT_CAP) {
-		f->out[f->out_len++] = (char)0xC0;   /* PINGREQ: quiet while waiting for acks */
+	if (now_ns() - f->last_write > (int64_t)f->keepalive * NS / 2 &&
+	    f->out_len + 2 <= OUT_CAP) {
+		f->out[f->out_len++] = (char)0xC0; /* PINGREQ: quiet while waiting for acks */
 		f->out[f->out_len++] = 0;
 	}
 	if (f->out_len > f->out_off && flush_out(f) < 0)
@@ -307,7 +310,7 @@ uint64_t fast__acked(const struct fast *f)
 
 void fast__close(struct fast *f)
 {
-	static const char disconnect[2] = { (char)0xE0, 0 };
+	static const char disconnect[2] = {(char)0xE0, 0};
 
 	if (!f)
 		return;

@@ -8,17 +8,12 @@
 
 /* Order and spelling as in the city's documents; weights favour the urban districts. */
 const struct sim_district sim_districts[] = {
-	{ "QY", "沁阳市", 112.950, 35.088, 10 },
-	{ "MZ", "孟州市", 112.791, 34.907, 9 },
-	{ "WX", "温县", 113.081, 34.941, 8 },
-	{ "BA", "博爱县", 113.065, 35.171, 8 },
-	{ "WZ", "武陟县", 113.401, 35.099, 9 },
-	{ "XW", "修武县", 113.447, 35.223, 8 },
-	{ "JF", "解放区", 113.226, 35.240, 14 },
-	{ "SY", "山阳区", 113.255, 35.215, 14 },
-	{ "MC", "马村区", 113.322, 35.256, 6 },
-	{ "ZZ", "中站区", 113.182, 35.237, 7 },
-	{ "GX", "高新区", 113.290, 35.262, 9 },
+	{"QY", "沁阳市", 112.950, 35.088, 10}, {"MZ", "孟州市", 112.791, 34.907, 9},
+	{"WX", "温县", 113.081, 34.941, 8},    {"BA", "博爱县", 113.065, 35.171, 8},
+	{"WZ", "武陟县", 113.401, 35.099, 9},  {"XW", "修武县", 113.447, 35.223, 8},
+	{"JF", "解放区", 113.226, 35.240, 14}, {"SY", "山阳区", 113.255, 35.215, 14},
+	{"MC", "马村区", 113.322, 35.256, 6},  {"ZZ", "中站区", 113.182, 35.237, 7},
+	{"GX", "高新区", 113.290, 35.262, 9},
 };
 const int sim_n_districts = (int)(sizeof(sim_districts) / sizeof(sim_districts[0]));
 
@@ -31,41 +26,41 @@ struct type_info {
 };
 
 static const char *const commercial_places[] = {
-	"万达广场", "摩登街", "丹尼斯百货", "大商新玛特", "苏宁广场", "建业凯旋广场",
-	"人民路商业街", "东方红商场", "宝龙广场", "世纪联华", "步行街", "国贸中心",
+	"万达广场",	"摩登街",     "丹尼斯百货", "大商新玛特", "苏宁广场", "建业凯旋广场",
+	"人民路商业街", "东方红商场", "宝龙广场",   "世纪联华",	  "步行街",   "国贸中心",
 };
 static const char *const residential_places[] = {
-	"锦绣花园", "阳光小区", "幸福家园", "翰林苑", "和谐家园", "森林半岛",
-	"东方今典", "碧桂园", "怡景苑", "南苑小区", "龙源小区", "建业城",
+	"锦绣花园", "阳光小区", "幸福家园", "翰林苑",	"和谐家园", "森林半岛",
+	"东方今典", "碧桂园",	"怡景苑",   "南苑小区", "龙源小区", "建业城",
 };
 static const char *const hospital_places[] = {
-	"人民医院", "第二人民医院", "中医院", "妇幼保健院", "中心医院", "骨科医院",
-	"第五人民医院", "眼科医院",
+	"人民医院", "第二人民医院", "中医院",	    "妇幼保健院",
+	"中心医院", "骨科医院",	    "第五人民医院", "眼科医院",
 };
 static const char *const office_places[] = {
-	"市民之家", "行政服务中心", "税务大厦", "科技大厦", "金融中心", "城建大厦",
-	"政务中心", "电力大厦",
+	"市民之家", "行政服务中心", "税务大厦", "科技大厦",
+	"金融中心", "城建大厦",	    "政务中心", "电力大厦",
 };
 static const char *const scenic_places[] = {
 	"云台山", "青天河", "神农山", "缝山公园", "龙源湖公园", "圆融寺",
-	"陈家沟", "嘉应观", "影视城", "月山寺", "人民公园", "森林公园",
+	"陈家沟", "嘉应观", "影视城", "月山寺",	  "人民公园",	"森林公园",
 };
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const struct type_info types[LOT__TYPES] = {
-	[LOT_COMMERCIAL]  = { "commercial", 30, 150, 1500, commercial_places,
-			      N_OF(commercial_places) },
-	[LOT_RESIDENTIAL] = { "residential", 30, 50, 800, residential_places,
-			      N_OF(residential_places) },
-	[LOT_HOSPITAL]    = { "hospital", 10, 100, 600, hospital_places, N_OF(hospital_places) },
-	[LOT_OFFICE]      = { "office", 18, 20, 400, office_places, N_OF(office_places) },
-	[LOT_SCENIC]      = { "scenic", 12, 20, 1000, scenic_places, N_OF(scenic_places) },
+	[LOT_COMMERCIAL] = {"commercial", 30, 150, 1500, commercial_places,
+			    N_OF(commercial_places)},
+	[LOT_RESIDENTIAL] = {"residential", 30, 50, 800, residential_places,
+			     N_OF(residential_places)},
+	[LOT_HOSPITAL] = {"hospital", 10, 100, 600, hospital_places, N_OF(hospital_places)},
+	[LOT_OFFICE] = {"office", 18, 20, 400, office_places, N_OF(office_places)},
+	[LOT_SCENIC] = {"scenic", 12, 20, 1000, scenic_places, N_OF(scenic_places)},
 };
 
 static const char *const suffixes[] = {
-	"停车场", "停车场", "停车场", "地下停车场", "地面停车场", "立体停车库",
-	"东门停车场", "西门停车场", "南区停车场", "北区停车场",
+	"停车场",     "停车场",	    "停车场",	  "地下停车场", "地面停车场",
+	"立体停车库", "东门停车场", "西门停车场", "南区停车场", "北区停车场",
 };
 
 const char *lots__type_name(enum sim_lot_type t)
@@ -98,7 +93,7 @@ static uint64_t name_hash(const char *s)
 	uint64_t h = 1469598103934665603ULL;
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h | 1;   /* 0 marks an empty slot */
+	return h | 1; /* 0 marks an empty slot */
 }
 
 /* Adds the name; false if it was already there. */
@@ -121,7 +116,7 @@ static void make_name(struct sim_lot *lot, uint64_t *rng, struct name_set *names
 	const char *place = ti->places[sim_next(rng) % (uint64_t)ti->n_places];
 	const char *suffix = suffixes[sim_next(rng) % (uint64_t)N_OF(suffixes)];
 	int quirk = sim_range(rng, 0, 99);
-	char base[SIM_LOT_NAME_MAX - 16];   /* room for a "12号" */
+	char base[SIM_LOT_NAME_MAX - 16]; /* room for a "12号" */
 
 	/* A few registry names carry ASCII commas or quotes, as hand-typed ledgers do. */
 	if (quirk < 2)
@@ -161,7 +156,7 @@ static void make_hours(struct sim_lot *lot, uint64_t *rng)
 struct sim_lot *lots__make(int n, uint64_t seed, unsigned formats)
 {
 	struct sim_lot *lots = calloc((size_t)n, sizeof(*lots));
-	int per_district[32] = { 0 };
+	int per_district[32] = {0};
 	unsigned dweights[32], tweights[LOT__TYPES];
 	int enabled[FMT__COUNT], n_enabled = 0;
 	struct name_set names;
@@ -193,8 +188,8 @@ struct sim_lot *lots__make(int n, uint64_t seed, unsigned formats)
 		snprintf(lot->id, sizeof(lot->id), "JZ-%s-%03d", lot->district->code,
 			 ++per_district[d]);
 		lot->type = (enum sim_lot_type)pick_weighted(&rng, tweights, LOT__TYPES);
-		lot->spaces = sim_range(&rng, types[lot->type].min_spaces,
-					types[lot->type].max_spaces);
+		lot->spaces =
+			sim_range(&rng, types[lot->type].min_spaces, types[lot->type].max_spaces);
 		if (sim_range(&rng, 0, 99) < 30)
 			lot->out_of_service = 1 + lot->spaces * sim_range(&rng, 0, 3) / 100;
 		lot->peak = 0.8 + 0.3 * sim_unit(&rng);
@@ -224,52 +219,53 @@ struct curve {
 };
 
 static const struct point commercial_wd[] = {
-	{ 0, .08f }, { 7, .06f }, { 9, .15f }, { 11, .45f }, { 13, .60f }, { 15, .70f },
-	{ 17, .72f }, { 19, .88f }, { 21, .80f }, { 22, .50f }, { 23, .20f }, { 24, .08f },
+	{0, .08f},  {7, .06f},	{9, .15f},  {11, .45f}, {13, .60f}, {15, .70f},
+	{17, .72f}, {19, .88f}, {21, .80f}, {22, .50f}, {23, .20f}, {24, .08f},
 };
 static const struct point commercial_we[] = {
-	{ 0, .10f }, { 7, .06f }, { 9, .25f }, { 11, .65f }, { 13, .80f }, { 15, .90f },
-	{ 17, .88f }, { 19, .95f }, { 21, .85f }, { 22, .55f }, { 23, .25f }, { 24, .10f },
+	{0, .10f},  {7, .06f},	{9, .25f},  {11, .65f}, {13, .80f}, {15, .90f},
+	{17, .88f}, {19, .95f}, {21, .85f}, {22, .55f}, {23, .25f}, {24, .10f},
 };
 static const struct point residential_wd[] = {
-	{ 0, .95f }, { 6, .95f }, { 7, .80f }, { 9, .50f }, { 12, .45f }, { 16, .48f },
-	{ 18, .70f }, { 20, .88f }, { 22, .94f }, { 24, .95f },
+	{0, .95f},  {6, .95f},	{7, .80f},  {9, .50f},	{12, .45f},
+	{16, .48f}, {18, .70f}, {20, .88f}, {22, .94f}, {24, .95f},
 };
 static const struct point residential_we[] = {
-	{ 0, .95f }, { 8, .90f }, { 10, .70f }, { 14, .65f }, { 18, .78f }, { 21, .90f },
-	{ 24, .95f },
+	{0, .95f}, {8, .90f}, {10, .70f}, {14, .65f}, {18, .78f}, {21, .90f}, {24, .95f},
 };
 static const struct point hospital_wd[] = {
-	{ 0, .20f }, { 6, .25f }, { 7, .55f }, { 8, .90f }, { 10, .98f }, { 11, .92f },
-	{ 12, .70f }, { 14, .80f }, { 16, .75f }, { 18, .45f }, { 20, .30f }, { 24, .20f },
+	{0, .20f},  {6, .25f},	{7, .55f},  {8, .90f},	{10, .98f}, {11, .92f},
+	{12, .70f}, {14, .80f}, {16, .75f}, {18, .45f}, {20, .30f}, {24, .20f},
 };
 static const struct point hospital_we[] = {
-	{ 0, .20f }, { 7, .35f }, { 9, .65f }, { 11, .60f }, { 14, .50f }, { 17, .40f },
-	{ 20, .25f }, { 24, .20f },
+	{0, .20f}, {7, .35f}, {9, .65f}, {11, .60f}, {14, .50f}, {17, .40f}, {20, .25f}, {24, .20f},
 };
 static const struct point office_wd[] = {
-	{ 0, .05f }, { 7, .08f }, { 8, .40f }, { 9, .88f }, { 12, .80f }, { 13, .85f },
-	{ 17, .85f }, { 18, .50f }, { 19, .20f }, { 21, .10f }, { 24, .05f },
+	{0, .05f},  {7, .08f},	{8, .40f},  {9, .88f},	{12, .80f}, {13, .85f},
+	{17, .85f}, {18, .50f}, {19, .20f}, {21, .10f}, {24, .05f},
 };
 static const struct point office_we[] = {
-	{ 0, .05f }, { 9, .10f }, { 12, .15f }, { 16, .12f }, { 20, .06f }, { 24, .05f },
+	{0, .05f}, {9, .10f}, {12, .15f}, {16, .12f}, {20, .06f}, {24, .05f},
 };
 static const struct point scenic_wd[] = {
-	{ 0, .02f }, { 7, .03f }, { 9, .20f }, { 11, .35f }, { 14, .40f }, { 16, .30f },
-	{ 18, .08f }, { 20, .03f }, { 24, .02f },
+	{0, .02f},  {7, .03f},	{9, .20f},  {11, .35f}, {14, .40f},
+	{16, .30f}, {18, .08f}, {20, .03f}, {24, .02f},
 };
 static const struct point scenic_we[] = {
-	{ 0, .03f }, { 7, .10f }, { 9, .55f }, { 11, .90f }, { 14, .97f }, { 16, .80f },
-	{ 18, .25f }, { 20, .06f }, { 24, .03f },
+	{0, .03f},  {7, .10f},	{9, .55f},  {11, .90f}, {14, .97f},
+	{16, .80f}, {18, .25f}, {20, .06f}, {24, .03f},
 };
 
-#define CURVE(wd, we) { wd, we, N_OF(wd), N_OF(we) }
+#define CURVE(wd, we)                                                                              \
+	{                                                                                          \
+		wd, we, N_OF(wd), N_OF(we)                                                         \
+	}
 static const struct curve curves[LOT__TYPES] = {
-	[LOT_COMMERCIAL]  = CURVE(commercial_wd, commercial_we),
+	[LOT_COMMERCIAL] = CURVE(commercial_wd, commercial_we),
 	[LOT_RESIDENTIAL] = CURVE(residential_wd, residential_we),
-	[LOT_HOSPITAL]    = CURVE(hospital_wd, hospital_we),
-	[LOT_OFFICE]      = CURVE(office_wd, office_we),
-	[LOT_SCENIC]      = CURVE(scenic_wd, scenic_we),
+	[LOT_HOSPITAL] = CURVE(hospital_wd, hospital_we),
+	[LOT_OFFICE] = CURVE(office_wd, office_we),
+	[LOT_SCENIC] = CURVE(scenic_wd, scenic_we),
 };
 
 static double interpolate(const struct point *p, int n, double hour)
@@ -313,7 +309,7 @@ void lots__occupancy(const struct sim_lot *lot, int64_t t_ms, struct sim_occupan
 	int64_t local = t_s + SIM_TZ_OFFSET_S + lot->shift_s;
 	int64_t day = local >= 0 ? local / 86400 : (local - 86399) / 86400;
 	int64_t sod = local - day * 86400;
-	int wday = (int)(((day + 3) % 7 + 7) % 7);      /* 1970-01-01 was a Thursday; 0 = Monday */
+	int wday = (int)(((day + 3) % 7 + 7) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
 	const struct curve *c = &curves[lot->type];
 	double hour = (double)sod / 3600.0;
 	double frac = wday >= 5 ? interpolate(c->weekend, c->n_weekend, hour)
@@ -344,8 +340,8 @@ void lots__occupancy(const struct sim_lot *lot, int64_t t_ms, struct sim_occupan
 static const char *const systems[] = {
 	"JieShun JSST", "KeyTop", "Fujica", "Hongmen", "Reformer", "Anjubao",
 };
-static const char *const versions[] = { "2.1", "3.0", "3.2", "4.1", "5.0" };
-static const char *const other_protocols[] = { "vendor/2", "jieshun/1.0", "keytop-cloud/3" };
+static const char *const versions[] = {"2.1", "3.0", "3.2", "4.1", "5.0"};
+static const char *const other_protocols[] = {"vendor/2", "jieshun/1.0", "keytop-cloud/3"};
 
 /* What the lot's controller says about itself; most already speak the city's protocol. */
 void lots__status(const struct sim_lot *lot, const char **system, const char **version,

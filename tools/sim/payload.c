@@ -6,7 +6,7 @@
 
 #include "sim.h"
 
-static const char *const format_names[FMT__COUNT] = { "native", "vendor", "fiware", "ngsi-ld" };
+static const char *const format_names[FMT__COUNT] = {"native", "vendor", "fiware", "ngsi-ld"};
 
 static const char *const bad_names[BAD__COUNT] = {
 	[BAD_NONE] = "none",
@@ -20,7 +20,7 @@ static const char *const bad_names[BAD__COUNT] = {
 	[BAD_TOPIC] = "bad_topic",
 };
 
-static const char *const status_names[] = { "open", "closed", "full" };
+static const char *const status_names[] = {"open", "closed", "full"};
 
 static const char ngsi_context[] =
 	"https://raw.githubusercontent.com/smart-data-models/dataModel.Parking/master/"
@@ -67,8 +67,7 @@ static void sb_puts(struct sb *b, const char *s)
 	sb_put(b, s, strlen(s));
 }
 
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(struct sb *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sb *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -92,7 +91,7 @@ static void sb_json_str(struct sb *b, const char *s)
 	sb_put(b, "\"", 1);
 	for (; *s; s++) {
 		if (*s == '"' || *s == '\\') {
-			char esc[2] = { '\\', *s };
+			char esc[2] = {'\\', *s};
 			sb_put(b, esc, 2);
 		} else if ((unsigned char)*s < 0x20) {
 			sb_printf(b, "\\u%04x", (unsigned char)*s);
@@ -105,11 +104,11 @@ static void sb_json_str(struct sb *b, const char *s)
 
 /* Timestamp spellings the contract accepts. */
 enum tsf {
-	TSF_OFFSET,      /* 2023-06-19T08:00:05+08:00 */
-	TSF_UTC_MS,      /* 2023-06-19T00:00:05.123Z */
+	TSF_OFFSET,	 /* 2023-06-19T08:00:05+08:00 */
+	TSF_UTC_MS,	 /* 2023-06-19T00:00:05.123Z */
 	TSF_LOCAL_SPACE, /* 2023-06-19 08:00:05, Asia/Shanghai */
-	TSF_EPOCH_MS,    /* 1687132805123, a JSON integer */
-	TSF_LOCAL_T,     /* 2023-06-19T08:00:05, as in FIWARE's published example */
+	TSF_EPOCH_MS,	 /* 1687132805123, a JSON integer */
+	TSF_LOCAL_T,	 /* 2023-06-19T08:00:05, as in FIWARE's published example */
 };
 
 static void fmt_time(char out[40], int64_t t_ms, enum tsf f)
@@ -153,7 +152,7 @@ static void sb_time(struct sb *b, int64_t t_ms, enum tsf f)
 		sb_printf(b, "\"%s\"", t);
 }
 
-static const enum tsf native_forms[] = { TSF_OFFSET, TSF_UTC_MS, TSF_LOCAL_SPACE, TSF_EPOCH_MS };
+static const enum tsf native_forms[] = {TSF_OFFSET, TSF_UTC_MS, TSF_LOCAL_SPACE, TSF_EPOCH_MS};
 
 static enum tsf native_form(const struct sim_opts *o, const struct sim_msg *m)
 {
@@ -165,8 +164,8 @@ struct native_tweak {
 	bool no_ts;
 	bool free_gt_total;
 	bool occupied_gt_total;
-	const char *raw_note;        /* inserted unescaped: invalid UTF-8 bytes */
-	size_t pad_to;               /* grow past this many bytes */
+	const char *raw_note; /* inserted unescaped: invalid UTF-8 bytes */
+	size_t pad_to;	      /* grow past this many bytes */
 	bool trailing_comma;
 	bool single_quotes;
 };
@@ -257,13 +256,15 @@ static void render_fiware(struct sb *b, const struct sim_opts *o, const struct s
 	entity_id(b, id, lot->variant == 3 && id == lot->id);
 	sb_puts(b, ",\"type\":\"OffStreetParking\",\"name\":");
 	sb_json_str(b, lot->name);
-	sb_printf(b, ",\"category\":[\"public\",\"feeCharged\"],\"location\":{\"type\":\"Point\","
+	sb_printf(b,
+		  ",\"category\":[\"public\",\"feeCharged\"],\"location\":{\"type\":\"Point\","
 		  "\"coordinates\":[%.6f,%.6f]},\"address\":{\"addressRegion\":\"河南省\","
 		  "\"addressLocality\":\"焦作市\",\"district\":\"%s\",\"addressCountry\":\"CN\"}",
 		  lot->lon, lot->lat, lot->district->name);
-	sb_printf(b, ",\"totalSpotNumber\":%d,\"availableSpotNumber\":%d,\"occupiedSpotNumber\":%d"
-		  ",\"occupancy\":%.2f,\"status\":[\"%s\"]", c->total, c->free, c->occupied,
-		  occupancy_ratio(c), status_names[c->status]);
+	sb_printf(b,
+		  ",\"totalSpotNumber\":%d,\"availableSpotNumber\":%d,\"occupiedSpotNumber\":%d"
+		  ",\"occupancy\":%.2f,\"status\":[\"%s\"]",
+		  c->total, c->free, c->occupied, occupancy_ratio(c), status_names[c->status]);
 	if (o->stamp) {
 		fmt_time(t, m->t_ms, TSF_UTC_MS);
 		sb_printf(b, ",\"observationDateTime\":\"%s\"}", t);
@@ -276,8 +277,10 @@ static void render_fiware(struct sb *b, const struct sim_opts *o, const struct s
 		break;
 	case 1:
 		fmt_time(t, m->t_ms, TSF_UTC_MS);
-		sb_printf(b, ",\"observationDateTime\":{\"@type\":\"DateTime\","
-			  "\"@value\":\"%s\"}}", t);
+		sb_printf(b,
+			  ",\"observationDateTime\":{\"@type\":\"DateTime\","
+			  "\"@value\":\"%s\"}}",
+			  t);
 		break;
 	default:
 		/* Only occupancyModified, local time without offset, like the published example. */
@@ -301,8 +304,10 @@ static void render_ngsi_ld(struct sb *b, const struct sim_opts *o, const struct 
 	entity_id(b, id, false);
 	sb_puts(b, ",\"type\":\"OffStreetParking\",\"name\":{\"type\":\"Property\",\"value\":");
 	sb_json_str(b, lot->name);
-	sb_printf(b, "},\"location\":{\"type\":\"GeoProperty\",\"value\":{\"type\":\"Point\","
-		  "\"coordinates\":[%.6f,%.6f]}}", lot->lon, lot->lat);
+	sb_printf(b,
+		  "},\"location\":{\"type\":\"GeoProperty\",\"value\":{\"type\":\"Point\","
+		  "\"coordinates\":[%.6f,%.6f]}}",
+		  lot->lon, lot->lat);
 	sb_printf(b, ",\"totalSpotNumber\":{\"type\":\"Property\",\"value\":%d}", c->total);
 	sb_printf(b, ",\"availableSpotNumber\":{\"type\":\"Property\",\"value\":%d", c->free);
 	if (observed_at)
@@ -314,8 +319,10 @@ static void render_ngsi_ld(struct sb *b, const struct sim_opts *o, const struct 
 	sb_printf(b, ",\"status\":{\"type\":\"Property\",\"value\":[\"%s\"]}",
 		  status_names[c->status]);
 	if (!observed_at)
-		sb_printf(b, ",\"observationDateTime\":{\"type\":\"Property\",\"value\":"
-			  "{\"@type\":\"DateTime\",\"@value\":\"%s\"}}", t);
+		sb_printf(b,
+			  ",\"observationDateTime\":{\"type\":\"Property\",\"value\":"
+			  "{\"@type\":\"DateTime\",\"@value\":\"%s\"}}",
+			  t);
 	sb_printf(b, ",\"@context\":[\"%s\"]}", ngsi_context);
 }
 
@@ -325,7 +332,7 @@ static const char *const bad_utf8_notes[] = {
 
 static void render_bad(struct sb *b, const struct sim_opts *o, const struct sim_msg *m)
 {
-	struct native_tweak tw = { 0 };
+	struct native_tweak tw = {0};
 	int v = m->bad_variant;
 
 	switch (m->bad) {
@@ -334,7 +341,7 @@ static void render_bad(struct sb *b, const struct sim_opts *o, const struct sim_
 		tw.single_quotes = v % 3 == 2;
 		render_native(b, o, m, &tw);
 		if (v % 3 == 0 && b->len > 2)
-			b->p[b->len -= b->len / 2] = '\0';   /* cut off mid-object */
+			b->p[b->len -= b->len / 2] = '\0'; /* cut off mid-object */
 		return;
 	case BAD_FREE_GT_TOTAL:
 		tw.free_gt_total = v % 2 == 0;
@@ -355,7 +362,7 @@ static void render_bad(struct sb *b, const struct sim_opts *o, const struct sim_
 		else
 			render_ngsi_ld(b, o, m, m->other->id);
 		return;
-	default:   /* future ts, bad topic: a well-formed payload */
+	default: /* future ts, bad topic: a well-formed payload */
 		break;
 	}
 	render_native(b, o, m, &tw);
@@ -367,11 +374,21 @@ static void bad_topic(const struct sim_opts *o, const struct sim_msg *m, char *t
 	const char *id = m->lot->id;
 
 	switch (m->bad_variant % 6) {
-	case 0: snprintf(topic, cap, "%s/%s!/occupancy", o->prefix, id); break;
-	case 1: snprintf(topic, cap, "%s/JZ %s/occupancy", o->prefix, id + 3); break;
-	case 2: snprintf(topic, cap, "%s/JZ:%s/occupancy", o->prefix, id + 3); break;
-	case 3: snprintf(topic, cap, "%s/%s*/occupancy", o->prefix, id); break;
-	case 4: snprintf(topic, cap, "%s/%s停车/occupancy", o->prefix, id); break;
+	case 0:
+		snprintf(topic, cap, "%s/%s!/occupancy", o->prefix, id);
+		break;
+	case 1:
+		snprintf(topic, cap, "%s/JZ %s/occupancy", o->prefix, id + 3);
+		break;
+	case 2:
+		snprintf(topic, cap, "%s/JZ:%s/occupancy", o->prefix, id + 3);
+		break;
+	case 3:
+		snprintf(topic, cap, "%s/%s*/occupancy", o->prefix, id);
+		break;
+	case 4:
+		snprintf(topic, cap, "%s/%s停车/occupancy", o->prefix, id);
+		break;
 	default:
 		snprintf(topic, cap, "%s/%s-%s/occupancy", o->prefix, id,
 			 "0123456789012345678901234567890123456789012345678901234567890123");
@@ -382,7 +399,7 @@ static void bad_topic(const struct sim_opts *o, const struct sim_msg *m, char *t
 long payload__render(const struct sim_opts *o, const struct sim_msg *m, char *topic,
 		     size_t topic_cap, char *buf, size_t cap)
 {
-	struct sb b = { .p = buf, .cap = cap };
+	struct sb b = {.p = buf, .cap = cap};
 
 	if (m->bad == BAD_TOPIC)
 		bad_topic(o, m, topic, topic_cap);
@@ -393,11 +410,17 @@ long payload__render(const struct sim_opts *o, const struct sim_msg *m, char *to
 		render_bad(&b, o, m);
 	} else {
 		switch (m->lot->format) {
-		case FMT_VENDOR: render_vendor(&b, o, m); break;
-		case FMT_FIWARE: render_fiware(&b, o, m, m->lot->id); break;
-		case FMT_NGSI_LD: render_ngsi_ld(&b, o, m, m->lot->id); break;
+		case FMT_VENDOR:
+			render_vendor(&b, o, m);
+			break;
+		case FMT_FIWARE:
+			render_fiware(&b, o, m, m->lot->id);
+			break;
+		case FMT_NGSI_LD:
+			render_ngsi_ld(&b, o, m, m->lot->id);
+			break;
 		default: {
-			struct native_tweak none = { 0 };
+			struct native_tweak none = {0};
 			render_native(&b, o, m, &none);
 			break;
 		}

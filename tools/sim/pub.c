@@ -1,5 +1,5 @@
 /* The publishing loop: one libmosquitto client driven by our own poll, paced and counted. */
-#define _GNU_SOURCE   /* ppoll: pacing below a millisecond */
+#define _GNU_SOURCE /* ppoll: pacing below a millisecond */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -14,8 +14,8 @@
 #include "sim.h"
 
 #define CONNACK_TIMEOUT_NS (10 * NS)
-#define DRAIN_TIMEOUT_NS   (60 * NS)
-#define NS                 1000000000LL
+#define DRAIN_TIMEOUT_NS (60 * NS)
+#define NS 1000000000LL
 
 /* A rendered message waiting to go out (one, or a shuffle window of them). */
 struct slot {
@@ -24,36 +24,36 @@ struct slot {
 	size_t cap;
 	size_t len;
 	enum sim_bad bad;
-	bool dup;                    /* a repeat of a message already counted */
+	bool dup; /* a repeat of a message already counted */
 };
 
 struct pub {
 	const struct sim_opts *o;
 	struct mosquitto *m;
-	struct fast *fast;           /* --burst: batched writer instead of m */
+	struct fast *fast; /* --burst: batched writer instead of m */
 	struct sim_lot *lots;
-	struct sim_lot stranger;     /* the "other" lot for id_mismatch when there is only one */
+	struct sim_lot stranger; /* the "other" lot for id_mismatch when there is only one */
 	uint64_t rng;
-	int64_t base_time;           /* --seq: epoch seconds of k = 0 */
+	int64_t base_time; /* --seq: epoch seconds of k = 0 */
 
-	int64_t generated;           /* occupancy messages made, duplicates excluded */
+	int64_t generated; /* occupancy messages made, duplicates excluded */
 	int next_lot;
-	bool exhausted;              /* --count reached: nothing more to generate */
+	bool exhausted; /* --count reached: nothing more to generate */
 
 	struct slot *slots;
 	int n_slots, cap_slots;
-	char *scratch;               /* rendering buffer, big enough for --max-payload */
+	char *scratch; /* rendering buffer, big enough for --max-payload */
 	size_t scratch_cap;
 
-	uint64_t sent;               /* publishes libmosquitto took */
-	uint64_t acked;              /* on_publish: PUBACK for QoS 1, written for QoS 0 */
+	uint64_t sent;	/* publishes libmosquitto took */
+	uint64_t acked; /* on_publish: PUBACK for QoS 1, written for QoS 0 */
 	int64_t good, bad, dups, statuses;
 	int64_t bad_by_kind[BAD__COUNT];
 
 	bool got_connack;
 	int connack;
-	bool lost;                   /* connection gone: nothing more will be acknowledged */
-	bool closing;                /* our own disconnect: not an error */
+	bool lost;    /* connection gone: nothing more will be acknowledged */
+	bool closing; /* our own disconnect: not an error */
 	int64_t last_misc;
 };
 
@@ -108,8 +108,10 @@ static int conn_error(struct pub *p, int rc)
 	if (p->closing)
 		return 0;
 	p->lost = true;
-	fprintf(stderr, "parkfeed-sim: connection to %s:%d lost: %s (%" PRIu64
-		" messages unacknowledged; is the broker still running?)\n", p->o->host, p->o->port,
+	fprintf(stderr,
+		"parkfeed-sim: connection to %s:%d lost: %s (%" PRIu64
+		" messages unacknowledged; is the broker still running?)\n",
+		p->o->host, p->o->port,
 		rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
 		p->sent - p->acked);
 	return -1;
@@ -119,8 +121,8 @@ static int conn_error(struct pub *p, int rc)
 static int service(struct pub *p, int64_t timeout_ns)
 {
 	int fd = p->m ? mosquitto_socket(p->m) : -1;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct timespec ts = { .tv_sec = timeout_ns / NS, .tv_nsec = timeout_ns % NS };
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct timespec ts = {.tv_sec = timeout_ns / NS, .tv_nsec = timeout_ns % NS};
 	int64_t now;
 	int rc;
 
@@ -238,8 +240,10 @@ static int connect_broker(struct pub *p)
 
 	rc = mosquitto_connect(p->m, o->host, o->port, o->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		fprintf(stderr, "parkfeed-sim: cannot connect to %s:%d: %s (is a broker listening "
-			"there? see --host and --port)\n", o->host, o->port,
+		fprintf(stderr,
+			"parkfeed-sim: cannot connect to %s:%d: %s (is a broker listening "
+			"there? see --host and --port)\n",
+			o->host, o->port,
 			rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 		return -1;
 	}
@@ -254,9 +258,10 @@ static int connect_broker(struct pub *p)
 		return -1;
 	}
 	if (p->connack != 0) {
-		fprintf(stderr, "parkfeed-sim: %s:%d refused the connection: %s (check --username, "
-			"--password-file and --client-id)\n", o->host, o->port,
-			mosquitto_connack_string(p->connack));
+		fprintf(stderr,
+			"parkfeed-sim: %s:%d refused the connection: %s (check --username, "
+			"--password-file and --client-id)\n",
+			o->host, o->port, mosquitto_connack_string(p->connack));
 		return -1;
 	}
 	return 0;
@@ -264,7 +269,7 @@ static int connect_broker(struct pub *p)
 
 static const enum sim_bad bad_kinds[] = {
 	BAD_JSON_SYNTAX, BAD_FREE_GT_TOTAL, BAD_MISSING_TS, BAD_FUTURE_TS,
-	BAD_UTF8, BAD_WRONG_ID, BAD_TOPIC, BAD_TOO_LARGE,
+	BAD_UTF8,	 BAD_WRONG_ID,	    BAD_TOPIC,	    BAD_TOO_LARGE,
 };
 
 /* Decides the next occupancy message: lots in turn, each with its own counter k. */
@@ -292,7 +297,7 @@ static bool generate(struct pub *p, struct sim_msg *m)
 		int n_kinds = (int)(sizeof(bad_kinds) / sizeof(bad_kinds[0]));
 
 		if (!o->max_payload)
-			n_kinds--;   /* too large only means something against a known limit */
+			n_kinds--; /* too large only means something against a known limit */
 
 		m->bad = bad_kinds[sim_next(&p->rng) % (uint64_t)n_kinds];
 		m->bad_variant = (int)(sim_next(&p->rng) % 60);
@@ -388,9 +393,10 @@ static int publish_statuses(struct pub *p, bool online)
 
 		if (online) {
 			lots__status(&p->lots[i], &system, &version, &protocol);
-			n = snprintf(payload, sizeof(payload), "{\"online\":true,\"system\":\"%s\","
-				     "\"version\":\"%s\",\"protocol\":\"%s\"}", system, version,
-				     protocol);
+			n = snprintf(payload, sizeof(payload),
+				     "{\"online\":true,\"system\":\"%s\","
+				     "\"version\":\"%s\",\"protocol\":\"%s\"}",
+				     system, version, protocol);
 		} else {
 			n = snprintf(payload, sizeof(payload), "{\"online\":false}");
 		}
@@ -454,8 +460,10 @@ static int drain(struct pub *p)
 		if (service(p, NS / 10) < 0)
 			break;
 	if (p->acked < p->sent) {
-		fprintf(stderr, "parkfeed-sim: %" PRIu64 " of %" PRIu64 " messages were not "
-			"acknowledged by the broker\n", p->sent - p->acked, p->sent);
+		fprintf(stderr,
+			"parkfeed-sim: %" PRIu64 " of %" PRIu64 " messages were not "
+			"acknowledged by the broker\n",
+			p->sent - p->acked, p->sent);
 		return -1;
 	}
 	return 0;
@@ -466,10 +474,11 @@ static void report(const struct pub *p, double secs, FILE *out)
 {
 	int64_t wire = p->good + p->bad + p->dups;
 
-	fprintf(out, "%spublished %" PRId64 " good %" PRId64 " bad %" PRId64 " duplicates %"
-		PRId64 " in %.3f s (%.0f msg/s)\n", out == stdout ? "" : "parkfeed-sim: ",
-		p->good + p->bad, p->good, p->bad, p->dups, secs,
-		secs > 0 ? (double)wire / secs : 0.0);
+	fprintf(out,
+		"%spublished %" PRId64 " good %" PRId64 " bad %" PRId64 " duplicates %" PRId64
+		" in %.3f s (%.0f msg/s)\n",
+		out == stdout ? "" : "parkfeed-sim: ", p->good + p->bad, p->good, p->bad, p->dups,
+		secs, secs > 0 ? (double)wire / secs : 0.0);
 	fflush(out);
 	if (p->bad > 0) {
 		fputs("parkfeed-sim: bad by kind:", stderr);
@@ -487,7 +496,7 @@ static void report(const struct pub *p, double secs, FILE *out)
 static int setup(struct pub *p, const struct sim_opts *o)
 {
 	int cap = (o->shuffle ? o->shuffle_window : 1) + 2;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 
 	p->o = o;
 	p->rng = sim_mix(o->seed ^ 0x5eedULL);
@@ -537,7 +546,7 @@ static void teardown(struct pub *p)
 
 int pub__run(const struct sim_opts *o)
 {
-	struct pub p = { 0 };
+	struct pub p = {0};
 	int64_t start;
 	int rc = 1;
 

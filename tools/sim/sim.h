@@ -9,28 +9,34 @@
 /* China has kept UTC+8 without daylight saving since 1991: Asia/Shanghai is a fixed offset. */
 #define SIM_TZ_OFFSET_S (8 * 3600)
 
-#define SIM_LOT_ID_MAX   32
+#define SIM_LOT_ID_MAX 32
 #define SIM_LOT_NAME_MAX 160
-#define SIM_TOPIC_MAX    256
+#define SIM_TOPIC_MAX 256
 
 enum sim_format { FMT_NATIVE = 0, FMT_VENDOR, FMT_FIWARE, FMT_NGSI_LD, FMT__COUNT };
 
-enum sim_lot_type { LOT_COMMERCIAL = 0, LOT_RESIDENTIAL, LOT_HOSPITAL, LOT_OFFICE, LOT_SCENIC,
-		    LOT__TYPES };
+enum sim_lot_type {
+	LOT_COMMERCIAL = 0,
+	LOT_RESIDENTIAL,
+	LOT_HOSPITAL,
+	LOT_OFFICE,
+	LOT_SCENIC,
+	LOT__TYPES
+};
 
 enum sim_lot_status { SIM_OPEN = 0, SIM_CLOSED, SIM_FULL };
 
 /* Ways a message is made bad; each names the reject reason parkfeed should give it. */
 enum sim_bad {
 	BAD_NONE = 0,
-	BAD_JSON_SYNTAX,     /* json_syntax */
-	BAD_FREE_GT_TOTAL,   /* out_of_range / inconsistent_counts */
-	BAD_MISSING_TS,      /* missing_field */
-	BAD_FUTURE_TS,       /* future_ts */
-	BAD_UTF8,            /* bad_utf8 */
-	BAD_WRONG_ID,        /* id_mismatch */
-	BAD_TOO_LARGE,       /* payload_too_large (only with --max-payload) */
-	BAD_TOPIC,           /* bad_topic */
+	BAD_JSON_SYNTAX,   /* json_syntax */
+	BAD_FREE_GT_TOTAL, /* out_of_range / inconsistent_counts */
+	BAD_MISSING_TS,	   /* missing_field */
+	BAD_FUTURE_TS,	   /* future_ts */
+	BAD_UTF8,	   /* bad_utf8 */
+	BAD_WRONG_ID,	   /* id_mismatch */
+	BAD_TOO_LARGE,	   /* payload_too_large (only with --max-payload) */
+	BAD_TOPIC,	   /* bad_topic */
 	BAD__COUNT
 };
 
@@ -46,57 +52,57 @@ struct sim_opts {
 
 	int lots;
 	uint64_t seed;
-	unsigned formats;            /* bit per enum sim_format */
+	unsigned formats; /* bit per enum sim_format */
 
-	double rate;                 /* messages/s overall; 0: lots / interval */
-	double interval;             /* seconds between two reports of one lot */
-	double duration;             /* seconds; 0: no limit */
-	int64_t count;               /* occupancy messages (good + bad); 0: no limit */
-	bool burst;                  /* no rate limit */
-	bool unbatched;              /* --burst through libmosquitto instead of fast.c */
-	int window;                  /* most QoS 1 messages unacknowledged at once */
+	double rate;	 /* messages/s overall; 0: lots / interval */
+	double interval; /* seconds between two reports of one lot */
+	double duration; /* seconds; 0: no limit */
+	int64_t count;	 /* occupancy messages (good + bad); 0: no limit */
+	bool burst;	 /* no rate limit */
+	bool unbatched;	 /* --burst through libmosquitto instead of fast.c */
+	int window;	 /* most QoS 1 messages unacknowledged at once */
 
-	bool seq;                    /* exact, sequenced observation times */
-	int64_t base_time;           /* epoch seconds of k = 0 with --seq */
+	bool seq;	   /* exact, sequenced observation times */
+	int64_t base_time; /* epoch seconds of k = 0 with --seq */
 	bool base_time_set;
-	bool stamp;                  /* ts = publish time, epoch ms */
+	bool stamp; /* ts = publish time, epoch ms */
 
 	double bad_ratio;
-	size_t max_payload;          /* 0: no too-large messages */
+	size_t max_payload; /* 0: no too-large messages */
 	double duplicates;
 	bool shuffle;
 	int shuffle_window;
 
-	bool status;                 /* retained status per lot first */
-	bool offline_on_exit;        /* retained {"online":false} per lot at the end */
+	bool status;	      /* retained status per lot first */
+	bool offline_on_exit; /* retained {"online":false} per lot at the end */
 
-	int emit_csv;                /* > 0: print the lots CSV for this many lots and exit */
+	int emit_csv; /* > 0: print the lots CSV for this many lots and exit */
 	bool with_stages;
 };
 
 struct sim_district {
-	const char *code;            /* in lot ids: JZ-<code>-nnn */
-	const char *name;            /* Chinese, exactly as parkfeed's registry spells it */
-	double lon, lat;             /* rough centre, for FIWARE locations */
-	unsigned weight;             /* share of the city's lots */
+	const char *code; /* in lot ids: JZ-<code>-nnn */
+	const char *name; /* Chinese, exactly as parkfeed's registry spells it */
+	double lon, lat;  /* rough centre, for FIWARE locations */
+	unsigned weight;  /* share of the city's lots */
 };
 
 struct sim_lot {
 	char id[SIM_LOT_ID_MAX];
-	char name[SIM_LOT_NAME_MAX];             /* UTF-8 */
+	char name[SIM_LOT_NAME_MAX]; /* UTF-8 */
 	const struct sim_district *district;
 	enum sim_lot_type type;
-	int spaces;                  /* total in service */
-	int out_of_service;          /* counted in neither free nor occupied */
-	double peak;                 /* scales the type's daily curve */
-	int shift_s;                 /* moves the curve earlier or later */
-	int close_from, close_to;    /* local hours when closed at night; -1: open all night */
+	int spaces;		  /* total in service */
+	int out_of_service;	  /* counted in neither free nor occupied */
+	double peak;		  /* scales the type's daily curve */
+	int shift_s;		  /* moves the curve earlier or later */
+	int close_from, close_to; /* local hours when closed at night; -1: open all night */
 	double lon, lat;
 	enum sim_format format;
-	int variant;                 /* field names / optional fields within the format */
-	uint64_t key;                /* seeds this lot's noise */
-	int64_t next_seq;            /* next seq k */
-	int status_kind;             /* which system/protocol its status reports */
+	int variant;	  /* field names / optional fields within the format */
+	uint64_t key;	  /* seeds this lot's noise */
+	int64_t next_seq; /* next seq k */
+	int status_kind;  /* which system/protocol its status reports */
 };
 
 struct sim_occupancy {
@@ -107,10 +113,10 @@ struct sim_occupancy {
 /* One occupancy message to render: everything random is decided before rendering. */
 struct sim_msg {
 	const struct sim_lot *lot;
-	const struct sim_lot *other;  /* another lot, for BAD_WRONG_ID */
-	int64_t t_ms;                 /* observation time, epoch ms UTC */
+	const struct sim_lot *other; /* another lot, for BAD_WRONG_ID */
+	int64_t t_ms;		     /* observation time, epoch ms UTC */
 	int64_t seq;
-	int ts_form;                  /* rotates through the contract's timestamp forms */
+	int ts_form; /* rotates through the contract's timestamp forms */
 	struct sim_occupancy occ;
 	enum sim_bad bad;
 	int bad_variant;
@@ -167,8 +173,7 @@ void payload__local_date(int64_t t_s, char out[11]);
 /* fast.c */
 struct fast;
 struct fast *fast__connect(const struct sim_opts *o, const char *password);
-int fast__publish(struct fast *f, const char *topic, const void *payload, size_t len,
-		  bool retain);
+int fast__publish(struct fast *f, const char *topic, const void *payload, size_t len, bool retain);
 int fast__service(struct fast *f, int64_t timeout_ns);
 uint64_t fast__acked(const struct fast *f);
 void fast__close(struct fast *f);
