@@ -1,4 +1,5 @@
 /* lots list, show, set-stage and set: the registry, one lot or many. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +40,23 @@ static const char stage_usage[] =
 static const char set_usage[] =
 	"usage: parkfeedctl lots set LOT KEY=VALUE...\n"
 	"\n"
-	"Change registry fields of LOT. Keys: name, district, address, spaces, location,\n"
-	"deadline (YYYY-MM-DD), expected_interval_s. An empty value clears the field\n"
-	"(district '' = unknown).\n";
+	"Change registry fields of LOT. Keys: name, district, address, spaces, lon, lat\n"
+	"(WGS-84 decimal degrees; set both or clear both), deadline (YYYY-MM-DD),\n"
+	"expected_interval_s. An empty value clears the field (district '' = unknown).\n";
 
 static const char *const stages[] = {"planned",	  "upgrading", "upgraded",
 				     "connected", "accepted",  NULL};
+
+/* A decimal number of degrees within [-limit, limit]. */
+static bool valid_degrees(const char *s, double limit)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	return end != s && *end == '\0' && errno == 0 && v >= -limit && v <= limit;
+}
 
 static bool valid_stage(const char *s)
 {
@@ -151,7 +163,8 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 
 	res = ctl__exec(
 		conn, "lots show",
-		"SELECT l.lot_id, l.name, l.district, l.address, l.spaces, l.location, "
+		"SELECT l.lot_id, l.name, l.district, l.address, l.spaces, "
+		"       l.lon::text AS lon, l.lat::text AS lat, "
 		"       l.deadline::text AS deadline, l.stage::text AS stage, "
 		"       to_char(l.stage_at, 'YYYY-MM-DD HH24:MI:SS') AS stage_at, "
 		"       to_char(l.upgraded_at, 'YYYY-MM-DD HH24:MI:SS') AS upgraded_at, "
@@ -270,15 +283,10 @@ static int lots_set_stage(const struct ctl_opts *o, int argc, char **argv)
 /* Keys `lots set` may change, and how their values are checked. */
 static const struct {
 	const char *key;
-	char kind; /* t text, i integer >= 0, p integer > 0, d date */
+	char kind; /* t text, i integer >= 0, p integer > 0, d date, x lon, y lat (degrees) */
 } set_keys[] = {
-	{"name", 't'},
-	{"district", 't'},
-	{"address", 't'},
-	{"location", 't'},
-	{"spaces", 'i'},
-	{"deadline", 'd'},
-	{"expected_interval_s", 'p'},
+	{"name", 't'}, {"district", 't'}, {"address", 't'},  {"lon", 'x'},
+	{"lat", 'y'},  {"spaces", 'i'},	  {"deadline", 'd'}, {"expected_interval_s", 'p'},
 };
 
 static int lots_set(const struct ctl_opts *o, int argc, char **argv)
@@ -315,7 +323,7 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 			;
 		if (k == nkeys) {
 			ctl__err(
-				"lots set: unknown key '%s' (name, district, address, location, spaces, "
+				"lots set: unknown key '%s' (name, district, address, lon, lat, spaces, "
 				"deadline, expected_interval_s)",
 				argv[i]);
 			goto usage;
@@ -325,20 +333,25 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 		if ((set_keys[k].kind == 'i' && *val && ctl__parse_int(val, 0, 1000000, &v) < 0) ||
 		    (set_keys[k].kind == 'p' && ctl__parse_int(val, 1, 86400, &v) < 0) ||
 		    (set_keys[k].kind == 'd' && *val && !ctl__valid_date(val)) ||
+		    (set_keys[k].kind == 'x' && *val && !valid_degrees(val, 180)) ||
+		    (set_keys[k].kind == 'y' && *val && !valid_degrees(val, 90)) ||
 		    !pf_utf8_valid(val, strlen(val))) {
 			ctl__err("lots set: %s: bad value '%s' (%s)", argv[i], val,
 				 set_keys[k].kind == 'i'   ? "a whole number >= 0"
 				 : set_keys[k].kind == 'p' ? "seconds, 1..86400"
 				 : set_keys[k].kind == 'd' ? "a date YYYY-MM-DD"
+				 : set_keys[k].kind == 'x' ? "decimal degrees, -180..180"
+				 : set_keys[k].kind == 'y' ? "decimal degrees, -90..90"
 							   : "UTF-8 text");
 			goto usage;
 		}
 		vals[n] = *val ? val : NULL;
 		n++;
 		pf_buf_printf(&sql, "%s%s = $%d::%s", i > 2 ? ", " : "", set_keys[k].key, n,
-			      set_keys[k].kind == 't'	? "text"
-			      : set_keys[k].kind == 'd' ? "date"
-							: "integer");
+			      set_keys[k].kind == 't'				   ? "text"
+			      : set_keys[k].kind == 'd'				   ? "date"
+			      : set_keys[k].kind == 'x' || set_keys[k].kind == 'y' ? "float8"
+										   : "integer");
 		if (n >= 16) {
 			ctl__err("lots set: too many keys");
 			goto usage;

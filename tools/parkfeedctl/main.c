@@ -24,7 +24,7 @@ static const char usage[] =
 	"  lots list [--district D] [--stage S] [--format table|csv|json]\n"
 	"  lots show LOT\n"
 	"  lots set-stage LOT STAGE [--at TS] [--note TEXT] [--force]\n"
-	"  lots set LOT KEY=VALUE...         name, district, address, spaces, location,\n"
+	"  lots set LOT KEY=VALUE...         name, district, address, spaces, lon, lat,\n"
 	"                                    deadline, expected_interval_s\n"
 	"  targets set YEAR DISTRICT TARGET\n"
 	"  targets list [--year Y] [--format table|csv|json]\n"
