@@ -18,6 +18,9 @@ packages=(
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
 	# systemd units, metrics and the Debian package (tests/integration/{metrics,package}.sh)
 	curl systemd dpkg-dev adduser
+	# the Debian package: its build, lintian, the previous release from git, hardening checks
+	# (tests/integration/{package,hardening}.sh)
+	debhelper lintian git binutils
 	# promtool for the alert rules (tests/integration/prometheus_rules.sh)
 	prometheus
 	# fuzzing
