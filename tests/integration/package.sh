@@ -24,8 +24,17 @@ for tool in systemd-analyze dpkg-buildpackage dh lintian readelf objdump; do
 	command -v "$tool" >/dev/null || pf_fail "$tool missing: install it (scripts/deps.sh)"
 done
 
+# The programs the package installs (and checks for hardening and debug symbols), and its
+# units: every systemd/*.service and *.timer.
+programs=(usr/sbin/parkfeedd usr/bin/parkfeedctl usr/bin/parkfeed-sim)
+units=()
+for f in "$src"/systemd/*.service "$src"/systemd/*.timer; do
+	units+=("$(basename "$f")")
+done
+
 # ---- the units, as shipped ----
-for unit in parkfeed.service parkfeed-maintain.service; do
+for unit in "${units[@]}"; do
+	[[ $unit == *.service ]] || continue
 	out=$(systemd-analyze security --offline=true --no-pager "$src/systemd/$unit" 2>&1) ||
 		pf_fail "systemd-analyze security $unit: $out"
 	[[ $out =~ Overall\ exposure\ level\ for\ [^:]+:\ ([0-9]+\.[0-9]+) ]] ||
@@ -35,10 +44,9 @@ for unit in parkfeed.service parkfeed-maintain.service; do
 		pf_fail "$unit exposure $score > 2.0: $(grep '✗' <<<"$out" | head -n 20)"
 	pf_log "$unit: exposure $score"
 done
-# Outside an installed system only the missing binaries may be reported.
-out=$(cd "$src/systemd" && systemd-analyze verify --man=no parkfeed.service \
-	parkfeed-maintain.service parkfeed-maintain.timer 2>&1 || true)
-bad=$(grep -vE '(/usr/sbin/parkfeedd|/usr/bin/parkfeedctl) is not executable|sysinit\.target not found' <<<"$out" |
+# Outside an installed system only the missing programs may be reported.
+out=$(cd "$src/systemd" && systemd-analyze verify --man=no "${units[@]}" 2>&1 || true)
+bad=$(grep -vE '/usr/s?bin/parkfeed[-a-z]* is not executable|sysinit\.target not found' <<<"$out" |
 	grep -v '^$' || true)
 [[ -z $bad ]] || pf_fail "systemd-analyze verify: $bad"
 
@@ -79,12 +87,12 @@ pf_log "lintian: no errors, warnings or info tags"
 
 # ---- what the package holds ----
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$PF_TMP/contents"
-expect=(/usr/sbin/parkfeedd /usr/bin/parkfeedctl /usr/bin/parkfeed-sim
+expect=("${programs[@]/#//}"
 	/usr/lib/sysusers.d/parkfeed.conf /usr/lib/tmpfiles.d/parkfeed.conf
 	/usr/share/parkfeed/prometheus/parkfeed-alerts.yml /usr/share/doc/parkfeed/copyright
 	/usr/share/doc/parkfeed/changelog.gz /usr/share/doc/parkfeed/NEWS.Debian.gz)
-for f in "$src"/systemd/*.service "$src"/systemd/*.timer; do
-	expect+=("/lib/systemd/system/$(basename "$f")")
+for u in "${units[@]}"; do
+	expect+=("/lib/systemd/system/$u")
 done
 for f in "$src"/docs/man/*.[1-8]; do
 	expect+=("/usr/share/man/man${f##*.}/$(basename "$f").gz")
@@ -115,7 +123,7 @@ pf_log "the package holds ${#expect[@]} expected files and ${#conffiles[@]} conf
 # The programs: hardened by dpkg-buildflags, stripped, their symbols in -dbgsym.
 dpkg-deb -x "$deb" "$PF_TMP/root"
 dpkg-deb -x "$dbgsym" "$PF_TMP/dbg"
-for prog in usr/sbin/parkfeedd usr/bin/parkfeedctl usr/bin/parkfeed-sim; do
+for prog in "${programs[@]}"; do
 	[[ $(readelf -SW "$PF_TMP/root/$prog") == *.debug_info* ]] && pf_fail "/$prog is not stripped"
 	id=$(readelf -nW "$PF_TMP/root/$prog" | sed -n 's/.*Build ID: *\([0-9a-f]*\).*/\1/p')
 	[[ -n $id ]] || pf_fail "/$prog has no build id"
@@ -218,12 +226,10 @@ else
 fi
 # Units moved from /usr/lib/systemd/system (CPack) to /lib/systemd/system: on a merged-/usr
 # system both are one directory, and dpkg must not delete the new file as the old one's.
-for u in "$src"/systemd/*.service "$src"/systemd/*.timer; do
-	u=$(basename "$u")
+for u in "${units[@]}"; do
 	[[ -f /lib/systemd/system/$u ]] || pf_fail "/lib/systemd/system/$u is gone after the upgrade"
 done
-out=$(systemd-analyze verify --man=no /lib/systemd/system/parkfeed.service \
-	/lib/systemd/system/parkfeed-maintain.service /lib/systemd/system/parkfeed-maintain.timer 2>&1) ||
+out=$(systemd-analyze verify --man=no "${units[@]/#//lib/systemd/system/}" 2>&1) ||
 	pf_fail "systemd-analyze verify: $out"
 [[ -z $out ]] || pf_fail "systemd-analyze verify: $out"
 pf_assert_eq "$(id -u parkfeed)" "$uid" "uid of parkfeed after the upgrade"
@@ -277,7 +283,7 @@ pf_assert_eq "$(stat -c '%U %a' /etc/parkfeed/credentials)" "root 700" "credenti
 for f in mqtt-password pg-password; do
 	pf_assert_eq "$(stat -c '%U %a %s' /etc/parkfeed/credentials/$f)" "root 600 0" "$f"
 done
-for u in parkfeed.service parkfeed-maintain.timer; do
+for u in "${units[@]}"; do
 	deb-systemd-helper --quiet was-enabled "$u" && pf_fail "$u is enabled on installation"
 done
 /usr/sbin/parkfeedd -t -c "$conf" >/dev/null || pf_fail "the shipped configuration does not check"
