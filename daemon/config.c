@@ -577,7 +577,7 @@ static int check_listen(const char *v, char *why, size_t whylen)
 	if (v[0] && pf_config_parse_listen(v, &ss, &len) < 0) {
 		snprintf(why, whylen,
 			 "\"%s\" is not ADDRESS:PORT (allowed: empty = off, a numeric IPv4 "
-			 "address or [IPv6] address, then :1..65535, e.g. 127.0.0.1:9187)",
+			 "address or [IPv6] address, then :1..65535, e.g. 127.0.0.1:8187)",
 			 v);
 		return -EINVAL;
 	}

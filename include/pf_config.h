@@ -59,7 +59,7 @@ struct pf_config {
 		enum pf_log_level level; /* info */
 	} log;
 	struct {
-		char *listen;		    /* "" = off; ADDRESS:PORT, e.g. 127.0.0.1:9187 */
+		char *listen;		    /* "" = off; ADDRESS:PORT, e.g. 127.0.0.1:8187 */
 		int64_t health_spool_bytes; /* 64M: /healthz fails past this while the db is down */
 		int health_stall_seconds; /* 60: /healthz fails when the writer stalls this long */
 	} metrics;
@@ -111,7 +111,7 @@ void pf_config_apply_reloadable(struct pf_config *cur, struct pf_config *next);
 
 /*
  * Parse a [metrics] listen value: a numeric IPv4 address or a [bracketed] IPv6 address, a
- * colon and a port ("127.0.0.1:9187", "[::1]:9187"). Names are refused so that the address
+ * colon and a port ("127.0.0.1:8187", "[::1]:8187"). Names are refused so that the address
  * bound is exactly the one written. Fills *out (a struct sockaddr_storage) and *outlen;
  * returns 0 or -EINVAL.
  */
