@@ -13,6 +13,8 @@ struct pf_buf {
 };
 
 void pf_buf_init(struct pf_buf *b);
+/* Room for extra more bytes and a NUL, for writing into p directly: 0, or -1 (oom set). */
+int pf_buf_reserve(struct pf_buf *b, size_t extra);
 void pf_buf_free(struct pf_buf *b);
 void pf_buf_add(struct pf_buf *b, const char *s, size_t len);
 void pf_buf_puts(struct pf_buf *b, const char *s);
