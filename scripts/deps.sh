@@ -25,6 +25,8 @@ packages=(
 	prometheus
 	# fuzzing
 	clang libclang-rt-14-dev openssl
+	# the formatting check (scripts/test.sh)
+	clang-format
 )
 
 missing=()
