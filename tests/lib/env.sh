@@ -27,6 +27,7 @@
 #   mosquitto:  pf_mqtt_start pf_mqtt_stop pf_mqtt_start_again pf_mqtt_restart pf_pub pf_pub_file
 #   parkfeedd:  pf_conf_write pf_daemon_start pf_daemon_stop pf_daemon_kill pf_daemon_log_mark
 #               pf_daemon_wait_log
+#   metrics:    pf_scrape pf_metric pf_wait_metric pf_wait_health (at $PF_METRICS_URL)
 #   reporting:  pf_log pf_fail pf_pass pf_skip pf_assert_eq
 # Files in $PF_TMP: daemon.log, mosquitto.log (its conf: mosquitto.conf), pg.log, pg/ (data),
 # pgsock/, spool/.
@@ -717,4 +718,40 @@ pf_daemon_wait_log() {
 		(( PF__NOW_MS < deadline )) || pf_fail "no daemon log line /$pattern/ within ${timeout}s"
 		(( dead )) || sleep 0.1
 	done
+}
+
+# ---------------------------------------------------------------------------------------
+# The daemon's /metrics and /healthz, at $PF_METRICS_URL (e.g. http://127.0.0.1:PORT)
+
+# pf_scrape: GET /metrics into $PF_TMP/metrics.txt.
+pf_scrape() {
+	curl -sf "$PF_METRICS_URL/metrics" >"$PF_TMP/metrics.txt" || pf_fail "GET /metrics failed"
+}
+
+# pf_metric NAME{labels}: its value in the last pf_scrape, or "missing".
+pf_metric() {
+	awk -v m="$1" '$1 == m {print $2; found = 1} END {if (!found) print "missing"}' \
+		"$PF_TMP/metrics.txt"
+}
+
+# pf_wait_metric NAME VALUE TIMEOUT_S
+pf_wait_metric() {
+	local i
+	for (( i = 0; i < $3 * 10; i++ )); do
+		pf_scrape
+		[[ $(pf_metric "$1") == "$2" ]] && return 0
+		sleep 0.1
+	done
+	pf_fail "metric $1: expected $2, got $(pf_metric "$1")"
+}
+
+# pf_wait_health CODE TIMEOUT_S [BODY_REGEX]: /healthz answers CODE with a body matching.
+pf_wait_health() {
+	local want=$1 t=$2 re=${3:-.} i code=
+	for (( i = 0; i < t * 10; i++ )); do
+		code=$(curl -s -o "$PF_TMP/healthz.txt" -w '%{http_code}' "$PF_METRICS_URL/healthz" || true)
+		[[ $code == "$want" ]] && grep -Eq -- "$re" "$PF_TMP/healthz.txt" && return 0
+		sleep 0.1
+	done
+	pf_fail "/healthz: expected $want /$re/, got $code: $(cat "$PF_TMP/healthz.txt" 2>/dev/null)"
 }
