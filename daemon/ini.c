@@ -132,8 +132,7 @@ const struct pf_ini_key *pf_ini_find(const struct pf_ini_schema *s, const char *
 				     const char *name)
 {
 	for (size_t i = 0; i < s->n_keys; i++)
-		if (strcmp(s->keys[i].section, section) == 0 &&
-		    strcmp(s->keys[i].name, name) == 0)
+		if (strcmp(s->keys[i].section, section) == 0 && strcmp(s->keys[i].name, name) == 0)
 			return &s->keys[i];
 	return NULL;
 }
@@ -605,6 +604,37 @@ int pf_ini_diff(const struct pf_ini_schema *s, const void *a, const void *b, boo
 		snprintf(err, errlen, "[%s] %s changed%s", k->section, k->name,
 			 k->reloadable ? "" : " (it takes a restart, not a reload)");
 		return 1;
+	}
+	return 0;
+}
+
+int pf_ini_copy_fixed(const struct pf_ini_schema *s, void *dst, const void *src)
+{
+	for (size_t i = 0; i < s->n_keys; i++) {
+		const struct pf_ini_key *k = &s->keys[i];
+		char *copy;
+
+		if (k->reloadable)
+			continue;
+		switch (k->type) {
+		case PF_INI_STRING:
+			copy = strdup(*(char *const *)cfield_ptr(src, k));
+			if (!copy)
+				return -ENOMEM;
+			free(*(char **)field_ptr(dst, k));
+			*(char **)field_ptr(dst, k) = copy;
+			break;
+		case PF_INI_INT:
+		case PF_INI_ENUM:
+			*(int *)field_ptr(dst, k) = *(const int *)cfield_ptr(src, k);
+			break;
+		case PF_INI_SIZE:
+			*(int64_t *)field_ptr(dst, k) = *(const int64_t *)cfield_ptr(src, k);
+			break;
+		case PF_INI_BOOL:
+			*(bool *)field_ptr(dst, k) = *(const bool *)cfield_ptr(src, k);
+			break;
+		}
 	}
 	return 0;
 }

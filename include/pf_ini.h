@@ -83,6 +83,10 @@ void pf_ini_free(const struct pf_ini_schema *s, void *obj);
  * (only keys that are not reloadable unless `all`); 0 if none differs. */
 int pf_ini_diff(const struct pf_ini_schema *s, const void *a, const void *b, bool all, char *err,
 		size_t errlen);
+/* Copy every key that needs a restart from src into dst (a reload keeps the running values of
+ * those). 0 or -ENOMEM. */
+__attribute__((warn_unused_result)) int pf_ini_copy_fixed(const struct pf_ini_schema *s, void *dst,
+							  const void *src);
 /* The table entry of section/name, or NULL. */
 const struct pf_ini_key *pf_ini_find(const struct pf_ini_schema *s, const char *section,
 				     const char *name);
