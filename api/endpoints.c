@@ -386,28 +386,64 @@ static bool id_wanted(const struct ngsi_params *p, const char *lot_id)
 	return false;
 }
 
-/* Link: the JSON-LD context (plain JSON answers) and the next and previous pages. */
+/* A page of the same query at offset, as a relative URL (everything but offset as asked). */
+static size_t page_url(char *out, size_t len, const struct ngsi_params *p, int offset)
+{
+	size_t n = (size_t)snprintf(
+		out, len, "/ngsi-ld/v1/entities?type=OffStreetParking&offset=%d&limit=%d%s%s",
+		offset, p->limit, p->key_values ? "&options=keyValues" : "",
+		p->count ? "&count=true" : "");
+
+	if (p->ids_raw && n < len) {
+		n += (size_t)snprintf(out + n, len - n, "&id=");
+		/* Percent-encode all but what an NGSI-LD id list needs as it is. */
+		for (const unsigned char *s = (const unsigned char *)p->ids_raw; *s && n + 4 < len;
+		     s++) {
+			if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			    (*s >= '0' && *s <= '9') || strchr(":,._-~", *s))
+				out[n++] = (char)*s;
+			else
+				n += (size_t)snprintf(out + n, len - n, "%%%02X", *s);
+		}
+		out[n < len ? n : len - 1] = '\0';
+	}
+	return n;
+}
+
+/* Append ", <url>; rel=..." to a's Link if it fits whole; a link cut short would mislead. */
+static void add_link(struct answer *a, const char *url, size_t url_len, const char *rel)
+{
+	size_t n = strlen(a->link);
+	int w;
+
+	if (url_len >= 1000)
+		return;
+	w = snprintf(a->link + n, sizeof(a->link) - n, "%s<%s>; rel=\"%s\"", n ? ", " : "", url,
+		     rel);
+	if (w < 0 || (size_t)w >= sizeof(a->link) - n)
+		a->link[n] = '\0';
+}
+
+/* Link: the JSON-LD context (plain JSON answers) and the next and previous pages (left out
+ * when an id list makes them too long: page with offset then). */
 static void ngsi_links(struct answer *a, const struct ngsi_params *p, size_t matched, bool ld)
 {
-	const char *form = p->key_values ? "&options=keyValues" : "";
-	size_t n = 0;
+	char url[1000];
+	size_t n;
 
 	if (!ld)
-		n += (size_t)snprintf(a->link + n, sizeof(a->link) - n,
-				      "<%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
-				      "type=\"application/ld+json\"",
-				      NGSI_CONTEXT_PARKING);
-	if ((size_t)p->offset + (size_t)p->limit < matched && p->limit > 0)
-		n += (size_t)snprintf(a->link + n, sizeof(a->link) - n,
-				      "%s</ngsi-ld/v1/entities?type=OffStreetParking&offset=%d&"
-				      "limit=%d%s>; rel=\"next\"",
-				      n ? ", " : "", p->offset + p->limit, p->limit, form);
-	if (p->offset > 0 && p->limit > 0 && n < sizeof(a->link))
-		snprintf(a->link + n, sizeof(a->link) - n,
-			 "%s</ngsi-ld/v1/entities?type=OffStreetParking&offset=%d&limit=%d%s>; "
-			 "rel=\"prev\"",
-			 n ? ", " : "", p->offset > p->limit ? p->offset - p->limit : 0, p->limit,
-			 form);
+		snprintf(a->link, sizeof(a->link),
+			 "<%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
+			 "type=\"application/ld+json\"",
+			 NGSI_CONTEXT_PARKING);
+	if (p->limit > 0 && (size_t)p->offset + (size_t)p->limit < matched) {
+		n = page_url(url, sizeof(url), p, p->offset + p->limit);
+		add_link(a, url, n, "next");
+	}
+	if (p->limit > 0 && p->offset > 0) {
+		n = page_url(url, sizeof(url), p, p->offset > p->limit ? p->offset - p->limit : 0);
+		add_link(a, url, n, "prev");
+	}
 }
 
 static void ep_entities(const struct ep_request *r, const struct api_target *t, struct answer *a)

@@ -29,7 +29,7 @@ struct answer {
 	enum cache_policy cache;
 	bool vary_accept;	 /* the body depends on Accept (NGSI-LD) */
 	bool page;		 /* an HTML page: Content-Security-Policy */
-	char link[1024];	 /* Link header, "" = none */
+	char link[2400];	 /* Link header, "" = none */
 	long long results_count; /* NGSILD-Results-Count, -1 = none */
 	int retry_after;	 /* seconds, 0 = none */
 	bool pending;		 /* waiting for the database: the request is suspended */

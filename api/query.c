@@ -506,11 +506,10 @@ int query__ngsi(const struct query *q, bool list, struct ngsi_params *p, char *w
 		for (const char *s = v; *s;) {
 			size_t len = strcspn(s, ",|");
 
-			if ((len == 16 && memcmp(s, "OffStreetParking", 16) == 0) ||
-			    (len == 53 && memcmp(s,
-						 "https://smartdatamodels.org/dataModel.Parking/"
-						 "OffStreetParking",
-						 53) == 0))
+			if (seg_is(s, len, "OffStreetParking") ||
+			    seg_is(s, len,
+				   "https://smartdatamodels.org/dataModel.Parking/"
+				   "OffStreetParking"))
 				p->type_ok = true;
 			s += len + (s[len] != '\0');
 		}
@@ -536,6 +535,7 @@ int query__ngsi(const struct query *q, bool list, struct ngsi_params *p, char *w
 	}
 	if ((v = get(q, "id")) && parse_ids(v, p, why, whylen) < 0)
 		return -EINVAL;
+	p->ids_raw = v;
 	return 0;
 }
 

@@ -75,6 +75,7 @@ struct ngsi_params {
 		size_t len;
 	} ids[NGSI_IDS_MAX]; /* id=urn,urn,...: only these (n_ids 0 = all) */
 	size_t n_ids;
+	const char *ids_raw; /* the id parameter as given (decoded), for paging links */
 };
 
 struct progress_params {

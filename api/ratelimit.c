@@ -80,16 +80,17 @@ int rate__take(struct rate_limiter *r, const unsigned char key[16], double rate,
 	       int64_t now_us)
 {
 	struct bucket *b = find(r, key, burst, now_us);
+	double wait;
 
-	if (now_us > b->at_us) {
+	if (now_us > b->at_us)
 		b->tokens += rate * (double)(now_us - b->at_us) / 1e6;
-		if (b->tokens > burst)
-			b->tokens = burst;
-	}
+	if (b->tokens > burst) /* also when a reload lowered the burst */
+		b->tokens = burst;
 	b->at_us = now_us > b->at_us ? now_us : b->at_us;
 	if (b->tokens >= 1.0) {
 		b->tokens -= 1.0;
 		return 0;
 	}
-	return (int)ceil((1.0 - b->tokens) / rate) > 0 ? (int)ceil((1.0 - b->tokens) / rate) : 1;
+	wait = ceil((1.0 - b->tokens) / rate);
+	return wait >= 1 ? (int)wait : 1;
 }
