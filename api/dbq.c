@@ -23,9 +23,9 @@ enum entry_state { E_FREE = 0, E_PENDING, E_RUNNING, E_READY };
 struct entry {
 	enum entry_state state;
 	struct dbq_key key;
-	int64_t expires_mono_us; /* E_READY: reused until then */
-	int64_t ttl_us;		 /* E_PENDING, E_RUNNING: how long the answer will be reused */
-	int64_t queued_mono_us;	 /* E_PENDING: order of service */
+	int64_t ready_mono_us;	/* E_READY: when it was answered; reused for query_cache after */
+	int64_t ttl_us;		/* E_PENDING, E_RUNNING: 0 = the answer is not kept */
+	int64_t queued_mono_us; /* E_PENDING: order of service */
 	int status;
 	struct api_body *body;
 	struct dbq_waiter *waiters;
@@ -78,8 +78,8 @@ static struct entry *slot_for(struct dbq *q, const struct dbq_key *key)
 		if (e->state == E_FREE)
 			victim = victim && victim->state == E_FREE ? victim : e;
 		else if (e->state == E_READY &&
-			 (!victim || (victim->state == E_READY &&
-				      e->expires_mono_us < victim->expires_mono_us)))
+			 (!victim ||
+			  (victim->state == E_READY && e->ready_mono_us < victim->ready_mono_us)))
 			victim = e;
 	}
 	if (victim && victim->state == E_READY) {
@@ -99,7 +99,7 @@ int dbq__ask(struct dbq *q, const struct dbq_key *key, int ttl_s, struct dbq_wai
 	e = slot_for(q, key);
 	if (!e) {
 		rc = -EBUSY;
-	} else if (e->state == E_READY && now < e->expires_mono_us) {
+	} else if (e->state == E_READY && now - e->ready_mono_us < (int64_t)ttl_s * 1000000) {
 		w->status = e->status;
 		w->body = e->body;
 		if (w->body)
@@ -183,12 +183,14 @@ static int answer(struct worker *wk, const struct dbq_key *key, struct api_body 
 	int status = 503;
 
 	*body = NULL;
-	if (worker_connected(wk, &s->cfg)) {
+	/* A second try on a new connection when the first one turns out to be gone (a server
+	 * restart since this worker last asked): the questions only read. */
+	for (int try = 0; try < 2 && status != 200 && worker_connected(wk, &s->cfg); try++) {
 		status = curves__run(wk->conn, key, body);
-		if (status != 200 && PQstatus(wk->conn) != CONNECTION_OK) {
-			PQfinish(wk->conn);
-			wk->conn = NULL;
-		}
+		if (status == 200 || PQstatus(wk->conn) == CONNECTION_OK)
+			break;
+		PQfinish(wk->conn);
+		wk->conn = NULL;
 	}
 	app__settings_unref(s);
 	return status;
@@ -224,7 +226,7 @@ static void *work(void *arg)
 			e->body = body;
 			if (body)
 				rc__ref(&body->rc);
-			e->expires_mono_us = app__mono_us() + e->ttl_us;
+			e->ready_mono_us = app__mono_us();
 		} else {
 			e->state = E_FREE;
 		}
