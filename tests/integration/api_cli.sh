@@ -55,9 +55,29 @@ pf_api_conf_write busy.conf api.listen="127.0.0.1:$busy" postgres.conninfo="host
 expect 1 "[api] listen: cannot serve HTTP on 127.0.0.1:$busy: Address already in use" "$PF_API" -c busy.conf
 kill "$holder"
 
-# ---- the schema version ----
+# ---- what 009 grants: to parkfeed_reader, and to nobody else but operators' reads ----
 pf_pg_start
 pf_pg_migrate
+may() { # LOGIN SQL: allowed or denied
+	if psql -XAtq -v ON_ERROR_STOP=1 -d "host=127.0.0.1 port=$PF_PG_PORT dbname=parkfeed user=$1" \
+		-c "$2" >/dev/null 2>perm.err; then echo allowed
+	elif grep -q 'permission denied' perm.err; then echo denied
+	else pf_fail "$1: $2: $(cat perm.err)"; fi
+}
+for stmt in "SELECT * FROM parking.lot_map" "SELECT * FROM parking.district_overview" \
+	"SELECT * FROM parking.lot_occupancy_curve('x', 24, 15)" \
+	"SELECT * FROM parking.district_occupancy_curve('x', 24, 15)" \
+	"SELECT max(version) FROM parking.schema_migrations"; do
+	pf_assert_eq "$(may pf_reader "$stmt")" allowed "pf_reader: $stmt"
+	pf_assert_eq "$(may pf_daemon "$stmt")" denied "pf_daemon: $stmt"
+done
+pf_assert_eq "$(may pf_operator "SELECT * FROM parking.lot_map")" allowed "operators read every view"
+pf_assert_eq "$(may pf_operator "SELECT * FROM parking.lot_occupancy_curve('x', 24, 15)")" denied \
+	"the curve functions are the reader's"
+pf_assert_eq "$(may pf_reader "SELECT * FROM parking.lots")" denied "pf_reader: the table itself"
+pf_assert_eq "$(may pf_reader "SELECT * FROM parking.occupancy")" denied "pf_reader: raw observations"
+
+# ---- the schema version ----
 pf_api_conf_write api.conf postgres.reconnect_max=1
 # An older schema: the API refuses to serve and says what to do, and keeps trying.
 pf_psql "CREATE TABLE public.newer AS SELECT * FROM parking.schema_migrations WHERE version >= 9;
