@@ -54,7 +54,7 @@ static int progress(PGconn *conn, const struct dbq_key *key, struct api_body **b
 		}
 		if (pf_ledger_rank(&l) == 0) {
 			pf_ledger_render(&out, &l, PF_LEDGER_JSON, PF_LEDGER_EN);
-			*body = http__body_from_buf(&out);
+			*body = http__body_from_buf(&out, true);
 			status = *body ? 200 : 503;
 		}
 	}
@@ -131,7 +131,7 @@ static int curve(PGconn *conn, const struct dbq_key *key, struct api_body **body
 		}
 	}
 	json_decref(doc);
-	*body = http__body_from_buf(&out);
+	*body = http__body_from_buf(&out, true);
 	if (!*body) {
 		pf_buf_free(&out);
 		pf_warn("queries: out of memory rendering a curve");

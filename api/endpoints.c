@@ -64,7 +64,7 @@ void ep__clear(struct answer *a)
 static void set_body(struct answer *a, int status, const char *type, struct pf_buf *b)
 {
 	ep__clear(a);
-	a->body = http__body_from_buf(b);
+	a->body = http__body_from_buf(b, false);
 	if (!a->body) {
 		ep__problem(a, 503, false, "out of memory rendering the answer; try again");
 		return;
@@ -80,7 +80,7 @@ void ep__problem(struct answer *a, int status, bool ngsi, const char *detail)
 	ep__clear(a);
 	pf_buf_init(&b);
 	render__problem(&b, status, ngsi ? ngsi_type(status) : NULL, status_title(status), detail);
-	a->body = http__body_from_buf(&b);
+	a->body = http__body_from_buf(&b, false);
 	a->status = a->body ? status : 500;
 	a->type = TYPE_PROBLEM;
 	a->cache = CACHE_NONE;
@@ -130,7 +130,7 @@ static struct api_body *full_collection(struct api_snapshot *s, enum api_crs crs
 				if (s->has_pos[i])
 					idx[n++] = i;
 			render__collection(&out, s, idx, NULL, n, crs);
-			s->full[crs] = http__body_from_buf(&out);
+			s->full[crs] = http__body_from_buf(&out, true);
 		}
 		free(idx);
 	}

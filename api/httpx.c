@@ -181,7 +181,22 @@ static void body_destroy(struct rc *r)
 	free(b);
 }
 
-struct api_body *http__body(char *data, size_t len)
+static void add_gzip(struct api_body *b)
+{
+	if (b->len >= GZIP_MIN_BYTES && http__gzip(b->data, b->len, &b->gz, &b->gz_len) == 0 &&
+	    b->gz_len >= b->len) {
+		free(b->gz);
+		b->gz = NULL;
+	}
+}
+
+void http__body_gzip_own(struct api_body *b)
+{
+	if (!b->gz && atomic_load(&b->rc.refs) == 1)
+		add_gzip(b);
+}
+
+struct api_body *http__body(char *data, size_t len, bool shared)
 {
 	struct api_body *b = calloc(1, sizeof(*b));
 
@@ -193,15 +208,12 @@ struct api_body *http__body(char *data, size_t len)
 	b->data = data;
 	b->len = len;
 	http__etag(data, len, b->etag);
-	if (len >= GZIP_MIN_BYTES && http__gzip(data, len, &b->gz, &b->gz_len) == 0 &&
-	    b->gz_len >= len) {
-		free(b->gz);
-		b->gz = NULL;
-	}
+	if (shared)
+		add_gzip(b);
 	return b;
 }
 
-struct api_body *http__body_from_buf(struct pf_buf *b)
+struct api_body *http__body_from_buf(struct pf_buf *b, bool shared)
 {
 	char *data = b->p;
 	size_t len = b->len;
@@ -212,7 +224,7 @@ struct api_body *http__body_from_buf(struct pf_buf *b)
 		free(data);
 		return NULL;
 	}
-	return http__body(data, len);
+	return http__body(data, len, shared);
 }
 
 void http__time(int64_t us, char buf[32])

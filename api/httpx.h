@@ -24,12 +24,16 @@ bool http__wants_ld_json(const char *accept);
 /* gzip data[0..len) at level 6: 0 with a malloc'd *out, or -ENOMEM. */
 __attribute__((warn_unused_result)) int http__gzip(const char *data, size_t len, char **out,
 						   size_t *out_len);
-/* A body (one reference: rc__unref(&b->rc)) from a malloc'd buffer it takes over: its ETag,
- * and its gzip form when that is smaller. NULL when out of memory (data is freed). */
-struct api_body *http__body(char *data, size_t len);
+/* A body (one reference: rc__unref(&b->rc)) from a malloc'd buffer it takes over, with its
+ * ETag; with shared, also its gzip form (when that is smaller) for the many requests that
+ * will send it. NULL when out of memory (data is freed). */
+struct api_body *http__body(char *data, size_t len, bool shared);
 /* The same from a rendered buffer, which is left empty; NULL when it ran out of memory. */
 struct pf_buf;
-struct api_body *http__body_from_buf(struct pf_buf *b);
+struct api_body *http__body_from_buf(struct pf_buf *b, bool shared);
+/* The gzip form of a body made for one answer, made when the client asks for it (only a body
+ * nobody else holds is changed). */
+void http__body_gzip_own(struct api_body *b);
 /* RFC 3339 in UTC: 2023-06-19T00:00:05Z, with .fff or .ffffff when the time has a fraction. */
 void http__time(int64_t epoch_us, char buf[32]);
 

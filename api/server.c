@@ -170,7 +170,11 @@ static enum MHD_Result send_answer(struct req *q, struct answer *a)
 	const char *inm = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "If-None-Match");
 	const char *ae = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Accept-Encoding");
 	struct api_body *b = a->body;
-	bool gz = b && b->gz && http__accepts_gzip(ae);
+	bool gz;
+
+	if (b && http__accepts_gzip(ae))
+		http__body_gzip_own(b);
+	gz = b && b->gz && http__accepts_gzip(ae);
 	char etag[28], num[32];
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -200,10 +204,9 @@ static enum MHD_Result send_answer(struct req *q, struct answer *a)
 		add(r, "Content-Type", a->type);
 	if (b && (status == 200 || status == MHD_HTTP_NOT_MODIFIED))
 		add(r, "ETag", etag);
-	if (b && b->gz)
+	/* Any body may be sent compressed to another client: caches must know. */
+	if (b)
 		add(r, "Vary", a->vary_accept ? "Accept-Encoding, Accept" : "Accept-Encoding");
-	else if (a->vary_accept)
-		add(r, "Vary", "Accept");
 	if (gz && status != MHD_HTTP_NOT_MODIFIED)
 		add(r, "Content-Encoding", "gzip");
 	if (a->page && status == 200)

@@ -107,7 +107,7 @@ static void add_file(struct loader *ld, const char *full, const char *rel)
 	}
 	w->files[w->n].path = strdup(rel);
 	w->files[w->n].type = web__type(rel);
-	w->files[w->n].body = http__body(data, len);
+	w->files[w->n].body = http__body(data, len, true);
 	if (!w->files[w->n].path || !w->files[w->n].body) {
 		free(w->files[w->n].path);
 		if (w->files[w->n].body)

@@ -260,15 +260,28 @@ static void test_times_and_bodies(void **state)
 	big = malloc(n);
 	assert_non_null(big);
 	memset(big, 'a', n);
-	b = http__body(big, n);
+	b = http__body(big, n, true);
 	assert_non_null(b);
 	assert_non_null(b->gz);
 	assert_true(b->gz_len < n);
 	/* gzip's magic, and a body that decompresses to the original */
 	assert_true((unsigned char)b->gz[0] == 0x1f && (unsigned char)b->gz[1] == 0x8b);
 	rc__unref(&b->rc);
-	b = http__body(strdup("{}"), 2);
+	b = http__body(strdup("{}"), 2, true);
 	assert_null(b->gz); /* too small to be worth it */
+	rc__unref(&b->rc);
+	/* one answer's body: compressed only when a client asks, and only while nobody shares it */
+	big = malloc(n);
+	assert_non_null(big);
+	memset(big, 'b', n);
+	b = http__body(big, n, false);
+	assert_null(b->gz);
+	rc__ref(&b->rc);
+	http__body_gzip_own(b);
+	assert_null(b->gz);
+	rc__unref(&b->rc);
+	http__body_gzip_own(b);
+	assert_non_null(b->gz);
 	rc__unref(&b->rc);
 }
 
