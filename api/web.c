@@ -185,7 +185,8 @@ struct web_files *web__load(const char *root)
 		rc__unref(&w->rc);
 		return NULL;
 	}
-	qsort(w->files, w->n, sizeof(*w->files), path_cmp);
+	if (w->n)
+		qsort(w->files, w->n, sizeof(*w->files), path_cmp);
 	return w;
 }
 

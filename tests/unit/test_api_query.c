@@ -134,7 +134,7 @@ static void test_parse(void **state)
 
 static int lots(const char *qs, bool one, struct lots_params *p, char *why)
 {
-	struct query q;
+	static struct query q; /* p's strings point into it */
 
 	if (query__parse(&q, qs, strlen(qs), why, 256) < 0)
 		return -1;
@@ -225,7 +225,7 @@ static void test_bad_inputs(void **state)
 
 static int ngsi(const char *qs, bool list, struct ngsi_params *p, char *why)
 {
-	struct query q;
+	static struct query q; /* p's strings point into it */
 
 	if (query__parse(&q, qs, strlen(qs), why, 256) < 0)
 		return -1;
