@@ -546,7 +546,7 @@ static void ep_config(const struct ep_request *r, const struct api_target *t, st
 }
 
 /* 200 when the data is fresh (and a standby not too far behind), else 503 saying why. */
-static void ep_healthz(const struct ep_request *r, struct answer *a)
+static void ep_healthz(const struct ep_request *r, const struct api_target *t, struct answer *a)
 {
 	const struct api_config *c = &r->settings->cfg;
 	struct refresh_status st;
@@ -611,47 +611,32 @@ static void ep_static(const struct ep_request *r, const struct api_target *t, st
 	a->page = strncmp(f->type, "text/html", 9) == 0;
 }
 
+typedef void endpoint(const struct ep_request *r, const struct api_target *t, struct answer *a);
+
+static endpoint *const endpoints[] = {
+	[R_INDEX] = ep_static,
+	[R_LEDGER_PAGE] = ep_static,
+	[R_STATIC] = ep_static,
+	[R_HEALTHZ] = ep_healthz,
+	[R_CONFIG] = ep_config,
+	[R_LOTS] = ep_lots,
+	[R_LOT] = ep_lot,
+	[R_LOT_HISTORY] = ep_history,
+	[R_DISTRICTS] = ep_districts,
+	[R_DISTRICT_HISTORY] = ep_history,
+	[R_PROGRESS] = ep_progress,
+	[R_NGSI_ENTITIES] = ep_entities,
+	[R_NGSI_ENTITY] = ep_entity,
+};
+
 void ep__answer(const struct ep_request *r, const struct api_target *t, struct answer *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->results_count = -1;
-	switch (t->route) {
-	case R_LOTS:
-		ep_lots(r, t, a);
-		break;
-	case R_LOT:
-		ep_lot(r, t, a);
-		break;
-	case R_LOT_HISTORY:
-	case R_DISTRICT_HISTORY:
-		ep_history(r, t, a);
-		break;
-	case R_DISTRICTS:
-		ep_districts(r, t, a);
-		break;
-	case R_PROGRESS:
-		ep_progress(r, t, a);
-		break;
-	case R_NGSI_ENTITIES:
-		ep_entities(r, t, a);
-		break;
-	case R_NGSI_ENTITY:
-		ep_entity(r, t, a);
-		break;
-	case R_CONFIG:
-		ep_config(r, t, a);
-		break;
-	case R_HEALTHZ:
-		ep_healthz(r, a);
-		break;
-	case R_INDEX:
-	case R_LEDGER_PAGE:
-	case R_STATIC:
-		ep_static(r, t, a);
-		break;
-	default:
+	if ((size_t)t->route < sizeof(endpoints) / sizeof(endpoints[0]) && endpoints[t->route])
+		endpoints[t->route](r, t, a);
+	else
 		ep__problem(a, 404, false,
 			    "no such endpoint (see /v1/lots, /v1/districts, /v1/progress, "
 			    "/ngsi-ld/v1/entities)");
-	}
 }

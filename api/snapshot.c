@@ -82,8 +82,11 @@ struct api_snapshot *snap__build(const struct snap_lot_row *lots, size_t n_lots,
 	size_t bytes = 1;
 	char *a;
 
-	if (!s)
+	if (!s || pthread_mutex_init(&s->lock, NULL) != 0) {
+		free(s);
 		return NULL;
+	}
+	rc__init(&s->rc, destroy); /* from here on, a failure is a release like any other */
 	for (size_t i = 0; i < n_lots; i++)
 		bytes += str_size(lots[i].id) + str_size(lots[i].name) +
 			 str_size(lots[i].district) + str_size(lots[i].address) +
@@ -95,14 +98,8 @@ struct api_snapshot *snap__build(const struct snap_lot_row *lots, size_t n_lots,
 	s->vec = calloc(n_lots ? n_lots : 1, sizeof(*s->vec));
 	s->has_pos = calloc(n_lots ? n_lots : 1, sizeof(*s->has_pos));
 	s->districts = calloc(n_districts ? n_districts : 1, sizeof(*s->districts));
-	if (!s->arena || !s->lots || !s->vec || !s->has_pos || !s->districts ||
-	    pthread_mutex_init(&s->lock, NULL) != 0) {
-		free(s->arena);
-		free(s->lots);
-		free(s->vec);
-		free(s->has_pos);
-		free(s->districts);
-		free(s);
+	if (!s->arena || !s->lots || !s->vec || !s->has_pos || !s->districts) {
+		rc__unref(&s->rc);
 		return NULL;
 	}
 	a = s->arena;
@@ -132,7 +129,6 @@ struct api_snapshot *snap__build(const struct snap_lot_row *lots, size_t n_lots,
 	s->n_districts = n_districts;
 	qsort(s->districts, n_districts, sizeof(*s->districts), district_cmp);
 	s->meta = *meta;
-	rc__init(&s->rc, destroy);
 	return s;
 }
 

@@ -365,11 +365,7 @@ pf_api_conf_write api.conf api.listen=127.0.0.1:1 api.max_staleness=2 api.query_
 	web.tile_url='https://tiles.example.net/{z}/{x}/{y}.png'
 PF_API_URL=$first_url
 kill -HUP "$PF_API_PID"
-deadline=$(( SECONDS + 10 ))
-until tail -c +$(( mark + 1 )) api.log | grep -q 'reload applied'; do
-	(( SECONDS < deadline )) || pf_fail "no reload: $(tail -n 5 api.log)"
-	sleep 0.1
-done
+pf_wait_log api.log 'reload applied' 10 "$mark"
 tail -c +$(( mark + 1 )) api.log | grep -q '\[api\] listen changed (it takes a restart, not a reload); not applied' ||
 	pf_fail "the restart-only key was not named: $(tail -n 5 api.log)"
 grep -q '"tile_url":"https://tiles.example.net/{z}/{x}/{y}.png"' <(pf_api_get /v1/config) || pf_fail "tile_url not reloaded"
@@ -387,11 +383,7 @@ grep -q '"district":"山阳区","target":11' again.json || pf_fail "query_cache=
 mark=$(stat -c %s api.log)
 echo 'nonsense' >>api.conf
 kill -HUP "$PF_API_PID"
-deadline=$(( SECONDS + 10 ))
-until tail -c +$(( mark + 1 )) api.log | grep -q 'reload refused, keeping the running configuration: api.conf:'; do
-	(( SECONDS < deadline )) || pf_fail "a broken file was not refused: $(tail -n 5 api.log)"
-	sleep 0.1
-done
+pf_wait_log api.log 'reload refused, keeping the running configuration: api.conf:' 10 "$mark"
 pf_api_wait_ready 5
 pf_log "SIGHUP applies the reloadable keys, names the others, refuses a broken file"
 pf_api_stop

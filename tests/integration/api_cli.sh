@@ -83,11 +83,7 @@ pf_api_conf_write api.conf postgres.reconnect_max=1
 pf_psql "CREATE TABLE public.newer AS SELECT * FROM parking.schema_migrations WHERE version >= 9;
 	DELETE FROM parking.schema_migrations WHERE version >= 9" >/dev/null
 pf_api_start api.conf
-deadline=$(( SECONDS + 20 ))
-until grep -q 'the database schema is at version [0-8]; parkfeed-api needs 9 or later: run parkfeedctl migrate' api.log; do
-	(( SECONDS < deadline )) || pf_fail "no schema refusal in the log: $(tail -n 5 api.log)"
-	sleep 0.2
-done
+pf_wait_log api.log 'the database schema is at version [0-8]; parkfeed-api needs 9 or later: run parkfeedctl migrate' 20
 code=$(pf_api_get /healthz -o health.txt -w '%{http_code}')
 pf_assert_eq "$code" 503 "/healthz with an old schema"
 grep -q 'no data yet: the database schema is at version [0-8]; parkfeed-api needs 9 or later: run parkfeedctl migrate' health.txt ||
@@ -105,10 +101,6 @@ pf_psql "REVOKE SELECT ON parking.schema_migrations FROM parkfeed_reader" >/dev/
 pf_api_stop
 : >api.log
 pf_api_start api.conf
-deadline=$(( SECONDS + 20 ))
-until grep -q 'cannot read parking.schema_migrations (permission denied): the schema is older than version 9 (run parkfeedctl migrate) or the login is not a member of parkfeed_reader' api.log; do
-	(( SECONDS < deadline )) || pf_fail "no refusal for an unreadable version: $(tail -n 5 api.log)"
-	sleep 0.2
-done
+pf_wait_log api.log 'cannot read parking.schema_migrations \(permission denied\): the schema is older than version 9 \(run parkfeedctl migrate\) or the login is not a member of parkfeed_reader' 20
 pf_api_stop
 pf_pass

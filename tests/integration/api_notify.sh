@@ -6,50 +6,30 @@
 set -euo pipefail
 source "$PF_SOURCE_DIR/tests/lib/env.sh"
 pf_env_init
-listen_tool=$PF_BUILD_DIR/tests/pf-notify-listen
-[[ -x $listen_tool ]] || pf_fail "not built: $listen_tool"
 pf_pg_start
 pf_pg_migrate
 cd "$PF_TMP"
 
-notify_start() { # SOCKET LOGFILE
-	"$listen_tool" "$1" "$2" &
-	pf_track_pid $!
-	for _ in $(seq 100); do
-		grep -q '^# ready' "$2" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	pf_fail "pf-notify-listen did not bind $1"
-}
-wait_msg() { # LOGFILE REGEX [TIMEOUT_S] [MIN_COUNT]
-	local f=$1 re=$2 t=${3:-10} n=${4:-1} i
-	for (( i = 0; i < t * 10; i++ )); do
-		(( $(grep -cE -- "$re" "$f" || true) >= n )) && return 0
-		sleep 0.1
-	done
-	pf_fail "no notification /$re/ (x$n) within ${t}s; got: $(cut -c1-200 "$f" | tail -n 5)"
-}
-
 printf 'lot_id,name,district,spaces,deadline,lon,lat\nN-1,一,山阳区,10,,113.25,35.21\n' >lots.csv
 "$PF_CTL" -d "$PF_OPERATOR_CONNINFO" lots import lots.csv >/dev/null
-notify_start "$PF_TMP/notify.sock" notify.log
+pf_notify_listen "$PF_TMP/notify.sock" notify.log
 pf_api_conf_write api.conf
 export NOTIFY_SOCKET=$PF_TMP/notify.sock WATCHDOG_USEC=1000000
 pf_api_start api.conf
 unset NOTIFY_SOCKET WATCHDOG_USEC
-wait_msg notify.log $'\tREADY=1\\|STATUS=1 lots, data [0-9.]+ s old, database primary, [0-9]+ requests/s$' 10
-wait_msg notify.log $'\tWATCHDOG=1$' 5 3
+pf_wait_notify notify.log $'\tREADY=1\\|STATUS=1 lots, data [0-9.]+ s old, database primary, [0-9]+ requests/s$' 10
+pf_wait_notify notify.log $'\tWATCHDOG=1$' 5 3
 n=$(grep -c $'\tWATCHDOG=1$' notify.log)
 kill -STOP "$PF_API_PID"
 sleep 1.5
 pf_assert_eq "$(grep -c $'\tWATCHDOG=1$' notify.log)" "$n" "WATCHDOG=1 while stopped"
 kill -CONT "$PF_API_PID"
-wait_msg notify.log $'\tWATCHDOG=1$' 5 $(( n + 1 ))
+pf_wait_notify notify.log $'\tWATCHDOG=1$' 5 $(( n + 1 ))
 kill -HUP "$PF_API_PID"
-wait_msg notify.log $'\tRELOADING=1\\|MONOTONIC_USEC=[0-9]+$' 5
-wait_msg notify.log $'\tREADY=1\\|STATUS=1 lots' 5 2
+pf_wait_notify notify.log $'\tRELOADING=1\\|MONOTONIC_USEC=[0-9]+$' 5
+pf_wait_notify notify.log $'\tREADY=1\\|STATUS=1 lots' 5 2
 pf_api_stop
-wait_msg notify.log $'\tSTOPPING=1$' 2
+pf_wait_notify notify.log $'\tSTOPPING=1$' 2
 pf_log "READY, WATCHDOG, RELOADING and STOPPING"
 
 # No database: ready after ready_timeout, degraded, and serving 503 meanwhile.
@@ -59,7 +39,7 @@ pf_api_conf_write api2.conf postgres.conninfo="host=127.0.0.1 port=1 dbname=park
 export NOTIFY_SOCKET=$PF_TMP/notify.sock
 pf_api_start api2.conf
 unset NOTIFY_SOCKET
-wait_msg notify.log $'\tREADY=1\\|STATUS=degraded: no data after 1 s: the database is unreachable' 10
+pf_wait_notify notify.log $'\tREADY=1\\|STATUS=degraded: no data after 1 s: the database is unreachable' 10
 pf_assert_eq "$(pf_api_get /healthz -o /dev/null -w '%{http_code}')" 503 "/healthz without a database"
 pf_api_stop
 pf_pass

@@ -29,7 +29,8 @@
 #               pf_daemon_wait_log
 #   parkfeed-api: pf_api_conf_write pf_api_start pf_api_stop pf_api_wait_ready pf_api_get
 #   standby:    pf_pg_standby_start (a streaming replica of the test cluster)
-#   reporting:  pf_log pf_fail pf_pass pf_assert_eq
+#   systemd:    pf_notify_listen pf_wait_notify (a stand-in for the notification socket)
+#   reporting:  pf_log pf_fail pf_pass pf_assert_eq pf_wait_log
 # Files in $PF_TMP: daemon.log, mosquitto.log (its conf: mosquitto.conf), pg.log, pg/ (data),
 # pgsock/, spool/, api.log, pg-standby/ (data) and pg-standby.log.
 #
@@ -60,6 +61,20 @@ pf_assert_eq() {
 	if [[ "$1" != "$2" ]]; then
 		pf_fail "${3:-values differ}: expected [$2], got [$1]"
 	fi
+}
+
+# pf_wait_log FILE REGEX [TIMEOUT_S] [FROM_BYTE]: until a line of FILE written after byte
+# FROM_BYTE (default 0) matches the extended REGEX.
+pf_wait_log() {
+	local file=$1 re=$2 timeout=${3:-10} from=${4:-0} deadline
+	pf__now
+	deadline=$(( PF__NOW_MS + $(pf__to_ms "$timeout") ))
+	until tail -c +$(( from + 1 )) "$file" 2>/dev/null | grep -Eq -- "$re"; do
+		pf__now
+		(( PF__NOW_MS < deadline )) ||
+			pf_fail "no line /$re/ in $(basename "$file") within ${timeout}s: $(tail -n 3 "$file" 2>/dev/null)"
+		sleep 0.1
+	done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -835,4 +850,32 @@ pf_pg_standby_start() {
 	PF_STANDBY_READER_CONNINFO="host=127.0.0.1 port=$port dbname=parkfeed user=pf_reader"
 	export PF_STANDBY_DATA PF_STANDBY_PORT PF_STANDBY_READER_CONNINFO
 	pf_log "standby on 127.0.0.1:$port, streaming from :$PF_PG_PORT"
+}
+
+# ---------------------------------------------------------------------------------------
+# systemd's notification socket
+
+# pf_notify_listen SOCKET LOGFILE: pf-notify-listen on SOCKET (a path, or @name), one line per
+# datagram in LOGFILE; stopped at the end of the test. Returns once it is bound.
+pf_notify_listen() {
+	local tool=$PF_BUILD_DIR/tests/pf-notify-listen
+	[[ -x $tool ]] || pf_fail "not built: $tool"
+	"$tool" "$1" "$2" &
+	pf_track_pid $!
+	for _ in $(seq 100); do
+		grep -q '^# ready' "$2" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	pf_fail "pf-notify-listen did not bind $1"
+}
+
+# pf_wait_notify LOGFILE REGEX [TIMEOUT_S] [MIN_COUNT]: until MIN_COUNT (default 1) datagrams
+# match REGEX (datagrams are logged as "MS<tab>KEY=VALUE|KEY=VALUE").
+pf_wait_notify() {
+	local f=$1 re=$2 t=${3:-10} n=${4:-1} i
+	for (( i = 0; i < t * 10; i++ )); do
+		(( $(grep -cE -- "$re" "$f" || true) >= n )) && return 0
+		sleep 0.1
+	done
+	pf_fail "no notification /$re/ (x$n) within ${t}s; got: $(cut -c1-200 "$f" | tail -n 5)"
 }
