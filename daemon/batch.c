@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "pf_batch.h"
 #include "pf_utf8.h"
 
 struct sbuf {
@@ -300,22 +300,22 @@ static const char *finish(struct sbuf *s)
 	return s->p;
 }
 
-static void describe(struct pf_db_query *q, enum pf_db_stmt stmt, struct sbuf *s, int n)
+static void describe(struct pf_ingest_query *q, enum pf_ingest_call call, struct sbuf *s, int n)
 {
-	q->stmt = stmt;
+	q->call = call;
 	for (int i = 0; i < n; i++)
 		q->params[i] = finish(&s[i]);
 }
 
-int pf_batch_queries(struct pf_batch *b, struct pf_db_query *q)
+int pf_batch_queries(struct pf_batch *b, struct pf_ingest_query *q)
 {
 	int nq = 0;
 
 	if (b->n_occ)
-		describe(&q[nq++], PF_DB_OCCUPANCY, b->occ, O__N);
+		describe(&q[nq++], PF_INGEST_OCCUPANCY, b->occ, O__N);
 	if (b->n_st)
-		describe(&q[nq++], PF_DB_STATUS, b->st, S__N);
+		describe(&q[nq++], PF_INGEST_STATUS, b->st, S__N);
 	if (b->n_rej)
-		describe(&q[nq++], PF_DB_REJECTED, b->rej, R__N);
+		describe(&q[nq++], PF_INGEST_REJECTED, b->rej, R__N);
 	return nq;
 }

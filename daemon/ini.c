@@ -608,33 +608,44 @@ int pf_ini_diff(const struct pf_ini_schema *s, const void *a, const void *b, boo
 	return 0;
 }
 
+/* One key's value from src into dst: swapped (so that freeing src frees what dst held), or,
+ * when src is not to be touched (others read it), copied with a string duplicated. 0 or
+ * -ENOMEM. */
+static int move_value(void *dst, void *src, const struct pf_ini_key *k, bool copy)
+{
+	void *a = field_ptr(dst, k), *b = field_ptr(src, k);
+	size_t size = k->type == PF_INI_SIZE	 ? sizeof(int64_t)
+		      : k->type == PF_INI_BOOL	 ? sizeof(bool)
+		      : k->type == PF_INI_STRING ? sizeof(char *)
+						 : sizeof(int);
+	char tmp[sizeof(int64_t)], *dup;
+
+	if (copy && k->type == PF_INI_STRING) {
+		if (!(dup = strdup(*(char *const *)b)))
+			return -ENOMEM;
+		free(*(char **)a);
+		*(char **)a = dup;
+	} else if (copy) {
+		memcpy(a, b, size);
+	} else {
+		memcpy(tmp, a, size);
+		memcpy(a, b, size);
+		memcpy(b, tmp, size);
+	}
+	return 0;
+}
+
+void pf_ini_swap_reloadable(const struct pf_ini_schema *s, void *cur, void *next)
+{
+	for (size_t i = 0; i < s->n_keys; i++)
+		if (s->keys[i].reloadable)
+			(void)move_value(cur, next, &s->keys[i], false);
+}
+
 int pf_ini_copy_fixed(const struct pf_ini_schema *s, void *dst, const void *src)
 {
-	for (size_t i = 0; i < s->n_keys; i++) {
-		const struct pf_ini_key *k = &s->keys[i];
-		char *copy;
-
-		if (k->reloadable)
-			continue;
-		switch (k->type) {
-		case PF_INI_STRING:
-			copy = strdup(*(char *const *)cfield_ptr(src, k));
-			if (!copy)
-				return -ENOMEM;
-			free(*(char **)field_ptr(dst, k));
-			*(char **)field_ptr(dst, k) = copy;
-			break;
-		case PF_INI_INT:
-		case PF_INI_ENUM:
-			*(int *)field_ptr(dst, k) = *(const int *)cfield_ptr(src, k);
-			break;
-		case PF_INI_SIZE:
-			*(int64_t *)field_ptr(dst, k) = *(const int64_t *)cfield_ptr(src, k);
-			break;
-		case PF_INI_BOOL:
-			*(bool *)field_ptr(dst, k) = *(const bool *)cfield_ptr(src, k);
-			break;
-		}
-	}
+	for (size_t i = 0; i < s->n_keys; i++)
+		if (!s->keys[i].reloadable && move_value(dst, (void *)src, &s->keys[i], true) < 0)
+			return -ENOMEM;
 	return 0;
 }

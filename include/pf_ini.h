@@ -83,8 +83,11 @@ void pf_ini_free(const struct pf_ini_schema *s, void *obj);
  * (only keys that are not reloadable unless `all`); 0 if none differs. */
 int pf_ini_diff(const struct pf_ini_schema *s, const void *a, const void *b, bool all, char *err,
 		size_t errlen);
-/* Copy every key that needs a restart from src into dst (a reload keeps the running values of
- * those). 0 or -ENOMEM. */
+/* Move every reloadable key from next into cur, swapping, so that freeing next frees what cur
+ * held before (a reload in place). */
+void pf_ini_swap_reloadable(const struct pf_ini_schema *s, void *cur, void *next);
+/* Copy every key that needs a restart from src into dst (a reload into a new object keeps the
+ * running values of those). 0 or -ENOMEM. */
 __attribute__((warn_unused_result)) int pf_ini_copy_fixed(const struct pf_ini_schema *s, void *dst,
 							  const void *src);
 /* The table entry of section/name, or NULL. */

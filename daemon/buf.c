@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pf_ledger.h"
+#include "pf_buf.h"
 
 void pf_buf_init(struct pf_buf *b)
 {
