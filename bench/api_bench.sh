@@ -6,15 +6,16 @@
 #
 # Phases (each --seconds long, default 10; wrk with 2 threads):
 #   lots_200    GET /v1/lots, the whole FeatureCollection (16 connections)
+#   lots_gzip   the same with Accept-Encoding: gzip (compressed once per snapshot)
 #   lots_304    the same with If-None-Match: its ETag (16 connections)
 #   near_max    GET /v1/lots?near=LON,LAT&limit=10 at random points of the city, as fast as it
 #               goes (16 connections)
-#   near_rate   the same paced at --rate requests/s (default 1000: 10 connections, each
-#               waiting 10 ms between its requests; wrk's latency excludes that wait)
-#   static_big, static_small
+#   near_rate   the same paced at about --rate requests/s (default 1000: 20 connections, each
+#               waiting 20 ms between its requests; wrk's latency excludes that wait)
+#   static_big, static_gz, static_small
 #               pf-api-static (bench/api_static.c): libmicrohttpd set up as parkfeed-api sets
-#               it up, answering a fixed body of the size of the /v1/lots answer, resp. of a
-#               nearest-lot answer: what the HTTP stack alone does on this machine
+#               it up, answering a fixed body of the size of the /v1/lots answer, of its gzip
+#               form, and of a nearest-lot answer: what the HTTP stack alone does here
 # Reported: requests/s, p50, p99 and max latency, non-2xx answers, and parkfeed-api's RSS
 # (current and peak) after the run. Results go to stdout and, with --out, to DIR/results.env.
 # Binaries come from $PF_BUILD_DIR (default build/); build it Release for figures worth
@@ -79,10 +80,12 @@ pf_api_start api.conf
 pf_api_wait_ready 60
 lots_bytes=$(curl -s "$PF_API_URL/v1/lots" | wc -c)
 near_bytes=$(curl -s "$PF_API_URL/v1/lots?near=113.2418,35.2159&limit=10" | wc -c)
+gz_bytes=$(curl -s -H 'Accept-Encoding: gzip' "$PF_API_URL/v1/lots" | wc -c)
 etag=$(curl -s -D - -o /dev/null "$PF_API_URL/v1/lots" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
 record lots "$lots"
 record lots_bytes "$lots_bytes"
 record near_bytes "$near_bytes"
+record gz_bytes "$gz_bytes"
 pf_log "/v1/lots is $lots_bytes bytes, a nearest-lot answer about $near_bytes"
 
 # Random points over the city and its counties; a request picks the next one.
@@ -105,7 +108,7 @@ done = function(summary, latency, requests)
 end
 EOF
 cat near.lua report.lua >near_max.lua
-{ cat near.lua; echo "delay = function() return $(( 10 * 1000 / rate )) end"; cat report.lua; } >near_rate.lua
+{ cat near.lua; echo "delay = function() return $(( 20 * 1000 / rate )) end"; cat report.lua; } >near_rate.lua
 
 # run NAME URL CONNECTIONS SCRIPT [wrk options...]
 run() {
@@ -122,9 +125,10 @@ run() {
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 run lots_200 "$PF_API_URL/v1/lots" 16 report.lua
+run lots_gzip "$PF_API_URL/v1/lots" 16 report.lua -H 'Accept-Encoding: gzip'
 run lots_304 "$PF_API_URL/v1/lots" 16 report.lua -H "If-None-Match: $etag"
 run near_max "$PF_API_URL" 16 near_max.lua
-run near_rate "$PF_API_URL" 10 near_rate.lua
+run near_rate "$PF_API_URL" 20 near_rate.lua
 read -r _ rss_kib _ < <(grep VmRSS "/proc/$PF_API_PID/status")
 read -r _ hwm_kib _ < <(grep VmHWM "/proc/$PF_API_PID/status")
 record api_rss_kib "$rss_kib"
@@ -132,10 +136,9 @@ record api_peak_rss_kib "$hwm_kib"
 pf_log "parkfeed-api RSS $rss_kib KiB, peak $hwm_kib KiB"
 pf_api_stop
 
-for size in big small; do
+for size in big gz small; do
 	port=$(pf_free_port)
-	bytes=$lots_bytes
-	[[ $size == small ]] && bytes=$near_bytes
+	case $size in big) bytes=$lots_bytes ;; gz) bytes=$gz_bytes ;; small) bytes=$near_bytes ;; esac
 	"$static_bin" "$port" "$bytes" "$threads" &
 	spid=$!
 	pf_track_pid "$spid"
@@ -151,12 +154,12 @@ record load_after "\"$load_after\""
 echo
 echo "parkfeed-api, $lots lots, $threads HTTP threads; wrk -t2, ${secs} s per phase, on 127.0.0.1"
 printf '%-12s %10s %9s %9s %9s %8s\n' phase "req/s" "p50 ms" "p99 ms" "max ms" non2xx
-for p in lots_200 lots_304 near_max near_rate static_big static_small; do
+for p in lots_200 lots_gzip lots_304 near_max near_rate static_big static_gz static_small; do
 	g() { awk -F= -v k="$1" '$1 == k {print $2}' "$results"; }
 	printf '%-12s %10s %9s %9s %9s %8s\n' "$p" "$(g "${p}_rps")" "$(g "${p}_p50_ms")" \
 		"$(g "${p}_p99_ms")" "$(g "${p}_max_ms")" "$(g "${p}_non2xx")"
 done
-echo "bodies: /v1/lots $lots_bytes bytes, nearest $near_bytes bytes"
+echo "bodies: /v1/lots $lots_bytes bytes ($gz_bytes gzip), nearest $near_bytes bytes"
 echo "parkfeed-api RSS after the run: $rss_kib KiB (peak $hwm_kib KiB)"
 echo "load average before: $load_before, after: $load_after"
 if [[ -n $out ]]; then

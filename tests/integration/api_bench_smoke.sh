@@ -24,13 +24,13 @@ bash "$source_dir/bench/api_bench.sh" --smoke --out "$out" >"$out/stdout" 2>"$ou
 (( rc == 0 )) || { tail -n 40 "$out/stderr" >&2; fail "bench/api_bench.sh --smoke exited with status $rc"; }
 get() { awk -F= -v k="$1" '$1 == k { v = substr($0, length(k) + 2) } END { print v }' "$out/results.env"; }
 num='^[0-9]+([.][0-9]+)?$'
-for p in lots_200 lots_304 near_max near_rate static_big static_small; do
+for p in lots_200 lots_gzip lots_304 near_max near_rate static_big static_gz static_small; do
 	for f in rps p50_ms p99_ms max_ms; do
 		[[ $(get "${p}_$f") =~ $num ]] || fail "figure ${p}_$f missing or not a number: [$(get "${p}_$f")]"
 	done
 	[[ $(get "${p}_non2xx") == 0 ]] || fail "$p: $(get "${p}_non2xx") answers other than 200/304"
 done
-for k in api_rss_kib api_peak_rss_kib lots_bytes near_bytes; do
+for k in api_rss_kib api_peak_rss_kib lots_bytes gz_bytes near_bytes; do
 	[[ $(get "$k") =~ $num ]] || fail "figure $k missing: [$(get "$k")]"
 done
 cat "$out/stdout"
