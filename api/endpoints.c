@@ -111,6 +111,15 @@ static bool parse(const struct api_target *t, struct query *q, struct answer *a,
 	return false;
 }
 
+/* A parameter check's outcome: true to go on, else a 400 answer saying why. */
+static bool checked(int rc, const char *why, struct answer *a, bool ngsi)
+{
+	if (rc == 0)
+		return true;
+	ep__problem(a, 400, ngsi, why);
+	return false;
+}
+
 /* ---- /v1/lots ------------------------------------------------------------------------- */
 
 /* GET /v1/lots for a crs: rendered once per snapshot, kept with it. */
@@ -193,12 +202,9 @@ static void ep_lots(const struct ep_request *r, const struct api_target *t, stru
 	struct pf_buf out;
 	char why[256];
 
-	if (!parse(t, &q, a, false))
+	if (!parse(t, &q, a, false) ||
+	    !checked(query__lots(&q, false, &p, why, sizeof(why)), why, a, false))
 		return;
-	if (query__lots(&q, false, &p, why, sizeof(why)) < 0) {
-		ep__problem(a, 400, false, why);
-		return;
-	}
 	if (!need_snapshot(r, a, false))
 		return;
 	if (!p.near && !p.district) {
@@ -240,12 +246,9 @@ static void ep_lot(const struct ep_request *r, const struct api_target *t, struc
 	struct pf_buf out;
 	char why[256];
 
-	if (!parse(t, &q, a, false))
+	if (!parse(t, &q, a, false) ||
+	    !checked(query__lots(&q, true, &p, why, sizeof(why)), why, a, false))
 		return;
-	if (query__lots(&q, true, &p, why, sizeof(why)) < 0) {
-		ep__problem(a, 400, false, why);
-		return;
-	}
 	if (!need_snapshot(r, a, false) || !(l = find_lot(r, t->param, a, false)))
 		return;
 	pf_buf_init(&out);
@@ -259,12 +262,8 @@ static void ep_districts(const struct ep_request *r, const struct api_target *t,
 	struct pf_buf out;
 	char why[256];
 
-	if (!parse(t, &q, a, false))
+	if (!parse(t, &q, a, false) || !checked(query__none(&q, why, sizeof(why)), why, a, false))
 		return;
-	if (query__none(&q, why, sizeof(why)) < 0) {
-		ep__problem(a, 400, false, why);
-		return;
-	}
 	if (!need_snapshot(r, a, false))
 		return;
 	pf_buf_init(&out);
@@ -325,12 +324,9 @@ static void ep_progress(const struct ep_request *r, const struct api_target *t, 
 	struct query q;
 	char why[256];
 
-	if (!parse(t, &q, a, false))
+	if (!parse(t, &q, a, false) ||
+	    !checked(query__progress(&q, &p, why, sizeof(why)), why, a, false))
 		return;
-	if (query__progress(&q, &p, why, sizeof(why)) < 0) {
-		ep__problem(a, 400, false, why);
-		return;
-	}
 	key.year = p.year;
 	if (p.as_of[0])
 		memcpy(key.as_of, p.as_of, sizeof(key.as_of));
@@ -347,12 +343,9 @@ static void ep_history(const struct ep_request *r, const struct api_target *t, s
 	struct query q;
 	char why[320];
 
-	if (!parse(t, &q, a, false))
+	if (!parse(t, &q, a, false) ||
+	    !checked(query__history(&q, &p, why, sizeof(why)), why, a, false))
 		return;
-	if (query__history(&q, &p, why, sizeof(why)) < 0) {
-		ep__problem(a, 400, false, why);
-		return;
-	}
 	if (!need_snapshot(r, a, false))
 		return;
 	if (lot && !find_lot(r, t->param, a, false))
@@ -455,12 +448,9 @@ static void ep_entities(const struct ep_request *r, const struct api_target *t, 
 	size_t matched = 0, shown = 0;
 	char why[256];
 
-	if (!parse(t, &q, a, true))
+	if (!parse(t, &q, a, true) ||
+	    !checked(query__ngsi(&q, true, &p, why, sizeof(why)), why, a, true))
 		return;
-	if (query__ngsi(&q, true, &p, why, sizeof(why)) < 0) {
-		ep__problem(a, 400, true, why);
-		return;
-	}
 	if (!need_snapshot(r, a, true))
 		return;
 	pf_buf_init(&out);
@@ -494,12 +484,9 @@ static void ep_entity(const struct ep_request *r, const struct api_target *t, st
 	const char *lot_id;
 	char why[256];
 
-	if (!parse(t, &q, a, true))
+	if (!parse(t, &q, a, true) ||
+	    !checked(query__ngsi(&q, false, &p, why, sizeof(why)), why, a, true))
 		return;
-	if (query__ngsi(&q, false, &p, why, sizeof(why)) < 0) {
-		ep__problem(a, 400, true, why);
-		return;
-	}
 	if (!strchr(t->param, ':')) {
 		ep__problem(
 			a, 400, true,
@@ -534,12 +521,8 @@ static void ep_config(const struct ep_request *r, const struct api_target *t, st
 	struct pf_buf out;
 	char why[256];
 
-	if (!parse(t, &q, a, false))
+	if (!parse(t, &q, a, false) || !checked(query__none(&q, why, sizeof(why)), why, a, false))
 		return;
-	if (query__none(&q, why, sizeof(why)) < 0) {
-		ep__problem(a, 400, false, why);
-		return;
-	}
 	pf_buf_init(&out);
 	render__config(&out, c->web.tile_url, c->web.tile_attribution, PF_VERSION);
 	set_body(a, 200, TYPE_JSON, &out);
