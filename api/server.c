@@ -286,12 +286,17 @@ static int rate_check(struct req *q)
 static void on_db_answer(struct dbq_waiter *w)
 {
 	struct req *q = (struct req *)((char *)w - offsetof(struct req, waiter));
+	struct MHD_Connection *conn = q->conn;
+	bool suspended;
 
 	pthread_mutex_lock(&q->lock);
 	q->done = true;
-	if (q->suspended)
-		MHD_resume_connection(q->conn);
+	suspended = q->suspended;
 	pthread_mutex_unlock(&q->lock);
+	/* Not under q->lock: once resumed, the request may be answered and freed at once. A
+	 * suspended request lives until this call. */
+	if (suspended)
+		MHD_resume_connection(conn);
 }
 
 static enum MHD_Result answer_request(struct req *q)
