@@ -25,5 +25,5 @@ if (( rc != 0 )); then
 	done
 	pf_fail "fuzz/run.sh failed (artifacts and logs in $PF_TMP/fuzz-build)"
 fi
-pf_assert_eq "$(grep -c ' ok: ' run.out)" 5 "targets that ran"
+pf_assert_eq "$(grep -c ' ok: ' run.out)" 6 "targets that ran"
 pf_pass

@@ -26,7 +26,7 @@ done
 
 # The programs the package installs (and checks for hardening and debug symbols), and its
 # units: every systemd/*.service and *.timer.
-programs=(usr/sbin/parkfeedd usr/bin/parkfeedctl usr/bin/parkfeed-sim)
+programs=(usr/sbin/parkfeedd usr/bin/parkfeedctl usr/bin/parkfeed-sim usr/sbin/parkfeed-api)
 units=()
 for f in "$src"/systemd/*.service "$src"/systemd/*.timer; do
 	units+=("$(basename "$f")")
