@@ -15,6 +15,8 @@ packages=(
 	# tests and demo
 	libcmocka-dev mosquitto mosquitto-clients postgresql-15 postgresql-client-15
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
+	# the contract's examples against its JSON Schemas (tests/integration/contract_*.sh)
+	python3 python3-jsonschema
 	# systemd units, metrics and the Debian package (tests/integration/{metrics,package}.sh)
 	curl systemd dpkg-dev adduser
 	# fuzzing
