@@ -105,6 +105,15 @@ as parkfeed-3 "$p3" mosquitto_pub -q 0 -t parking/JZ-SY-001/rejected \
 	-m '{"reason":"bad_type","detail":"d","received_at":"2023-06-19T01:00:00Z","topic":"t"}'
 wait "$sub" || pf_fail "A did not get its rejected message: $(cat echo.out)"
 grep -q '"reason":"bad_type"' echo.out || pf_fail "A's rejected message: $(cat echo.out)"
+# the contract's way to test by hand: publish and wait for the answer on one connection
+as JZ-SY-001 "$pa" mosquitto_rr -q 1 -W 10 -t parking/JZ-SY-001/occupancy \
+	-e parking/JZ-SY-001/rejected -m "$(obs 2023-06-19T09:30:00+08:00 7)" >rr.out 2>&1 &
+rr=$!
+pf_track_pid "$rr"
+sleep 0.5
+as parkfeed-3 "$p3" mosquitto_pub -q 0 -t parking/JZ-SY-001/rejected -m '{"reason":"future_ts"}'
+wait "$rr" || pf_fail "mosquitto_rr as A got no answer: $(cat rr.out)"
+grep -q future_ts rr.out || pf_fail "mosquitto_rr as A: $(cat rr.out)"
 out=$(as JZ-SY-001 "$pa" mosquitto_sub -t parking/JZ-SY-002/rejected -C 1 -W 3 2>&1 || true)
 [[ $out == *"denied"* ]] || pf_fail "A may subscribe to B's rejected topic: [$out]"
 out=$(as JZ-SY-001 "$pa" mosquitto_sub -t 'parking/+/rejected' -C 1 -W 3 2>&1 || true)
@@ -125,7 +134,15 @@ pf_assert_eq "$(dynsec_sum)" "$before" "the broker's accounts after a re-sync"
 # ---- retire B: its client is refused ----------------------------------------------------------
 ctl broker retire JZ-SY-002 >/dev/null 2>&1 && pf_fail "retire without --note was accepted"
 ctl broker retire JZ-SY-002 --note "lot closed for good" >/dev/null
+# B connected while it is retired: disabling the client disconnects it
+as JZ-SY-002 "$pb" mosquitto_sub -t parking/JZ-SY-002/rejected >bsub.out 2>&1 &
+bsub=$!
+pf_track_pid "$bsub"
+sleep 0.5
+pf_alive "$bsub" || pf_fail "B could not connect before it was retired: $(cat bsub.out)"
 sync --credentials-out creds2.csv 2>sync2.err || { cat sync2.err >&2; pf_fail "sync after retire"; }
+for _ in $(seq 100); do pf_alive "$bsub" || break; sleep 0.1; done
+pf_alive "$bsub" && pf_fail "the retired lot's connected client was not disconnected"
 grep -q "disabled 1" sync2.err || pf_fail "retired lot not disabled: $(cat sync2.err)"
 [[ ! -e creds2.csv ]] || pf_fail "a credentials file without new accounts was left behind"
 out=$(as JZ-SY-002 "$pb" mosquitto_pub -q 1 -t parking/JZ-SY-002/occupancy \
