@@ -150,8 +150,7 @@ static int settings(const struct ctl_opts *o, struct ctl_broker_args *a)
 	return 0;
 }
 
-/* The admin account and its password: needed for anything that talks to the broker. */
-static int admin_password(struct ctl_broker_args *a)
+int ctl__broker_admin(struct ctl_broker_args *a)
 {
 	const char *file = a->password_file ? a->password_file : a->cfg.broker.password_file;
 	char err[512];
@@ -276,7 +275,7 @@ int ctl__broker_parse(const struct ctl_opts *o, int argc, char **argv, struct ct
 int ctl__broker_connect(struct ctl_broker_args *a, struct ctl_dynsec **d)
 {
 	char err[512];
-	int rc = admin_password(a);
+	int rc = a->broker.password ? 0 : ctl__broker_admin(a);
 
 	if (rc)
 		return rc;
@@ -480,6 +479,19 @@ static int passwd(struct ctl_broker_args *a)
 	return rc;
 }
 
+static int run(const struct ctl_opts *o, const char *sub, struct ctl_broker_args *a)
+{
+	if (strcmp(sub, "passwd") == 0)
+		return passwd(a);
+	if (strcmp(sub, "retire") == 0 || strcmp(sub, "reinstate") == 0)
+		return set_retired(o, a, strcmp(sub, "retire") == 0);
+	if (a->n_args) {
+		ctl__err("broker sync: unexpected argument '%s'", a->args[0]);
+		return 2;
+	}
+	return ctl__broker_sync(o, a);
+}
+
 int ctl_broker(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct ctl_broker_args a;
@@ -497,13 +509,8 @@ int ctl_broker(const struct ctl_opts *o, int argc, char **argv)
 		return 2;
 	}
 	rc = ctl__broker_parse(o, argc - 1, argv + 1, &a);
-	if (rc == 0 && strcmp(sub, "sync") == 0)
-		rc = a.n_args ? (ctl__err("broker sync: unexpected argument '%s'", a.args[0]), 2)
-			      : ctl__broker_sync(o, &a);
-	else if (rc == 0 && strcmp(sub, "passwd") == 0)
-		rc = passwd(&a);
-	else if (rc == 0)
-		rc = set_retired(o, &a, strcmp(sub, "retire") == 0);
+	if (rc == 0)
+		rc = run(o, sub, &a);
 	ctl__broker_args_free(&a);
 	return rc;
 }

@@ -105,23 +105,29 @@ out:
 	return rc;
 }
 
-/* What the registry and the options want. The strings point into res and b. */
-static int want_from(struct pf_dynsec_want *w, const PGresult *res, const struct ctl_broker *b)
+/* What the registry and the options want: lots and lot_enabled are the caller's to free; the
+ * strings point into res and b. */
+static int want_from(struct pf_dynsec_want *w, const PGresult *res, const struct ctl_broker *b,
+		     const char ***lots, bool **enabled)
 {
 	size_t n = (size_t)PQntuples(res);
 
-	w->prefix = b->prefix;
-	w->lots = calloc(n + 1, sizeof(*w->lots));
-	w->lot_enabled = calloc(n + 1, sizeof(*w->lot_enabled));
-	if (!w->lots || !w->lot_enabled)
+	*lots = calloc(n + 1, sizeof(**lots));
+	*enabled = calloc(n + 1, sizeof(**enabled));
+	if (!*lots || !*enabled)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		((const char **)w->lots)[i] = PQgetvalue(res, (int)i, 0);
-		((bool *)w->lot_enabled)[i] = PQgetvalue(res, (int)i, 1)[0] == 't';
+		(*lots)[i] = PQgetvalue(res, (int)i, 0);
+		(*enabled)[i] = PQgetvalue(res, (int)i, 1)[0] == 't';
 	}
-	w->n_lots = n;
-	w->daemons = (const char *const *)b->daemons;
-	w->n_daemons = b->n_daemons;
+	*w = (struct pf_dynsec_want){
+		.prefix = b->prefix,
+		.lots = *lots,
+		.lot_enabled = *enabled,
+		.n_lots = n,
+		.daemons = (const char *const *)b->daemons,
+		.n_daemons = b->n_daemons,
+	};
 	return 0;
 }
 
@@ -230,9 +236,11 @@ static int execute(struct ctl_broker_args *a, struct ctl_dynsec *d, const PGresu
 	struct pf_dynsec_plan plan = {0};
 	json_t *clients = NULL, *roles = NULL;
 	struct ctl_creds creds = {0};
+	const char **lots = NULL;
+	bool *enabled = NULL;
 	int rc = 1;
 
-	if (want_from(&w, reg, &a->broker) < 0) {
+	if (want_from(&w, reg, &a->broker, &lots, &enabled) < 0) {
 		ctl__err("out of memory");
 		goto out;
 	}
@@ -262,8 +270,8 @@ out:
 	pf_dynsec_plan_free(&plan);
 	json_decref(clients);
 	json_decref(roles);
-	free((void *)w.lots);
-	free((void *)w.lot_enabled);
+	free(lots);
+	free(enabled);
 	return rc;
 }
 
@@ -279,6 +287,8 @@ int ctl__broker_sync(const struct ctl_opts *o, struct ctl_broker_args *a)
 		ctl__err("broker sync: --dry-run creates no account, so no --credentials-out");
 		return 2;
 	}
+	if ((rc = ctl__broker_admin(a)) != 0)
+		return rc;
 	conn = ctl__connect(o);
 	if (!conn)
 		return 1;

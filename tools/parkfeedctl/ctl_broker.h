@@ -23,7 +23,9 @@ struct ctl_broker_args {
 /* Options and -c FILE into *a (always ctl__broker_args_free it); an exit status, 0 = go on. */
 int ctl__broker_parse(const struct ctl_opts *o, int argc, char **argv, struct ctl_broker_args *a);
 void ctl__broker_args_free(struct ctl_broker_args *a);
-/* Read the admin password and connect; an exit status, 0 = connected. */
+/* The admin account named and its password read; an exit status, 0 = go on. */
+int ctl__broker_admin(struct ctl_broker_args *a);
+/* Read the admin password (unless done) and connect; an exit status, 0 = connected. */
 int ctl__broker_connect(struct ctl_broker_args *a, struct ctl_dynsec **d);
 /* A password of len characters from getrandom(); matches pf_dynsec_password_fn. */
 int ctl__broker_password(char *out, size_t len, void *arg);
