@@ -10,16 +10,16 @@
 
 /*
  * mosquitto 2.0's plugin rewrites its whole JSON file after every changing command, on the
- * broker's only thread: with thousands of clients one command costs tens of milliseconds
- * during which the broker serves nobody. Messages are sized so that one takes about a
- * second at most (fewer commands when they turn slow, more when they are cheap), and stay
- * under the 64 KiB message_size_limit of the shipped broker configuration.
+ * broker's only thread: with thousands of clients one command costs tens to hundreds of
+ * milliseconds during which the broker serves nobody. So the first message carries one
+ * command, and each next one as many as the last one's cost per command says fit in half a
+ * second (at most twice as many as before: the cost grows as the file does, and a loaded
+ * machine is noisy); all under the 64 KiB message_size_limit of the shipped broker
+ * configuration.
  */
 #define BATCH_MAX_BYTES 60000
-#define BATCH_FIRST 32
+#define BATCH_TARGET_MS 500
 #define BATCH_MAX 1000
-#define BATCH_SLOW_MS 1000
-#define BATCH_FAST_MS 250
 #define PROGRESS_MS 10000
 
 struct sync_stats {
@@ -169,10 +169,22 @@ static json_t *next_message(const struct pf_dynsec_plan *p, size_t i, size_t bat
 	return cmds;
 }
 
+/* How many commands the next message may carry, from how long the last n took. */
+static size_t next_batch(size_t n, int64_t dt_ms)
+{
+	size_t fit = dt_ms > 0 ? (size_t)(BATCH_TARGET_MS * (int64_t)n / dt_ms) : 2 * n;
+
+	if (fit > 2 * n)
+		fit = 2 * n;
+	if (fit > BATCH_MAX)
+		fit = BATCH_MAX;
+	return fit ? fit : 1;
+}
+
 static int run_plan(struct ctl_dynsec *d, const struct pf_dynsec_plan *p, struct ctl_creds *c,
 		    struct sync_stats *st)
 {
-	size_t batch = BATCH_FIRST, i = 0, end;
+	size_t batch = 1, i = 0, end;
 	int64_t last_note = now_ms();
 	char err[512];
 
@@ -197,10 +209,7 @@ static int run_plan(struct ctl_dynsec *d, const struct pf_dynsec_plan *p, struct
 			}
 		json_decref(cmds);
 		json_decref(resp);
-		if (dt > BATCH_SLOW_MS && batch > 1)
-			batch /= 2;
-		else if (dt < BATCH_FAST_MS && batch < BATCH_MAX)
-			batch *= 2;
+		batch = next_batch(end - i, dt);
 		i = end;
 		if (now_ms() - last_note >= PROGRESS_MS && i < p->n_steps) {
 			last_note = now_ms();
