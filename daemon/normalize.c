@@ -56,23 +56,6 @@ static size_t clip_utf8(const char *s, size_t n, size_t max)
 	return max;
 }
 
-/* Details go to a one-line text column: control bytes and broken UTF-8 become '?'. */
-static void sanitize(char *s)
-{
-	size_t n = strlen(s), i = 0, k;
-
-	while (i < n) {
-		uint8_t c = (uint8_t)s[i];
-
-		if (c < 0x20 || c == 0x7F ||
-		    (k = pf_utf8_seq((const uint8_t *)s + i, n - i)) == 0) {
-			s[i++] = '?';
-			continue;
-		}
-		i += k;
-	}
-}
-
 static char ascii_lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
@@ -118,7 +101,8 @@ static int reject(struct ctx *c, enum pf_reject_reason reason, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
 	va_end(ap);
-	sanitize(r->detail);
+	/* A one-line text column an operator's terminal shows: no controls, no broken UTF-8. */
+	pf_utf8_sanitize(r->detail, strlen(r->detail));
 	return -1;
 }
 
@@ -894,7 +878,10 @@ static int status_string(struct ctx *c, json_t *root, const char *name,
 		return reject(c, PF_REJ_OUT_OF_RANGE,
 			      "\"%s\" is %zu bytes long; at most %d allowed", name, n,
 			      PF_STATUS_FIELD_MAX - 1);
-	memcpy(dst, json_string_value(v), n + 1);
+	/* Controller text reaches operators' terminals: its control characters (and an
+	 * embedded \u0000, which would cut the string short) become '?' as in details. */
+	memcpy(dst, json_string_value(v), n);
+	pf_utf8_sanitize(dst, n);
 	return 0;
 }
 

@@ -92,20 +92,12 @@ static bool lot_id_ok(const char *s, bool may_be_empty)
 	return true;
 }
 
-/* Text the database will take: strict UTF-8 without NUL. */
-static bool text_ok(const uint8_t *s, size_t n)
-{
-	for (size_t i = 0, k; i < n; i += k)
-		if (s[i] == 0 || (k = pf_utf8_seq(s + i, n - i)) == 0)
-			return false;
-	return true;
-}
-
+/* Text the database takes and a terminal shows as it is: the normalizer made it clean. */
 static bool cstr_ok(const char *s, size_t cap)
 {
 	size_t n = strnlen(s, cap);
 
-	return n < cap && text_ok((const uint8_t *)s, n);
+	return n < cap && pf_utf8_clean((const uint8_t *)s, n);
 }
 
 static bool obs_ok(const struct pf_observation *o)

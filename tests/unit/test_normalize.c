@@ -883,6 +883,36 @@ static void test_status(void **state)
 	assert_false(r.u.status.compliant);
 }
 
+/*
+ * A controller's text reaches operators' terminals: terminal escapes (C0, DEL, C1) in status
+ * strings are replaced like those in reject details (jansson itself refuses \u0000).
+ */
+static void test_hostile_text(void **state)
+{
+	struct pf_record r;
+
+	run(STATUS,
+	    "{'online': true, 'system': '\\u001b]0;PWNED\\u0007\\u001b[2K\\u001b[1Aok', "
+	    "'version': '1.0\\u009b31m\\u007f', 'protocol': 'parkfeed/1\\u0085x'}",
+	    &r);
+	if (r.kind != PF_REC_STATUS)
+		fail_msg("hostile status: %s", describe_record(&r));
+	assert_string_equal(r.u.status.system, "?]0;PWNED??[2K?[1Aok");
+	assert_string_equal(r.u.status.version, "1.0?31m?");
+	assert_string_equal(r.u.status.protocol, "parkfeed/1?x");
+	assert_false(r.u.status.compliant);
+
+	/* CJK and other printable text is kept as it is */
+	run(STATUS, "{'system': '停车场管理系统 V2', 'version': '2.0\\u00a0β'}", &r);
+	assert_int_equal(r.kind, PF_REC_STATUS);
+	assert_string_equal(r.u.status.system, "停车场管理系统 V2");
+	assert_string_equal(r.u.status.version, "2.0\xc2\xa0β");
+
+	/* a quoted payload string in a detail: C1 masked too */
+	run(TOPIC, "{'ts': '\\u009b2J\\u001b[31m', 'total': 1, 'free': 1}", &r);
+	check_reject(&r, "C1 in a quoted value", PF_REJ_BAD_TYPE, "\"?2J?[31m\"");
+}
+
 /* ---- what a reject carries ---- */
 
 static void test_reject_record(void **state)
@@ -984,6 +1014,7 @@ int main(void)
 		cmocka_unit_test(test_payload_limit),	cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_clock_skew),	cmocka_unit_test(test_status),
 		cmocka_unit_test(test_reject_record),	cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_hostile_text),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

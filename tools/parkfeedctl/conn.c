@@ -15,6 +15,7 @@
 void ctl__err(const char *fmt, ...)
 {
 	char msg[2048];
+	struct pf_buf b;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -26,7 +27,11 @@ void ctl__err(const char *fmt, ...)
 			*p = ' ';
 	for (size_t n = strlen(msg); n > 0 && msg[n - 1] == ' '; n--)
 		msg[n - 1] = '\0';
-	fprintf(stderr, "parkfeedctl: %s\n", msg);
+	/* messages quote arguments, file contents and stored text: shown, never obeyed */
+	pf_buf_init(&b);
+	pf_buf_human(&b, msg);
+	fprintf(stderr, "parkfeedctl: %s\n", b.oom ? "out of memory" : b.p ? b.p : "");
+	pf_buf_free(&b);
 }
 
 void ctl__err_result(const char *what, const PGresult *res)

@@ -70,15 +70,22 @@ struct import {
 static void bad(struct import *im, size_t line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* FILE:LINE: what is wrong. Quoted CSV content is shown, never obeyed by the terminal. */
 static void bad(struct import *im, size_t line, const char *fmt, ...)
 {
+	char msg[1024];
+	struct pf_buf b;
 	va_list ap;
 
-	fprintf(stderr, "%s:%zu: ", im->file, line);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	pf_buf_init(&b);
+	pf_buf_human(&b, im->file);
+	pf_buf_printf(&b, ":%zu: ", line);
+	pf_buf_human(&b, msg);
+	fprintf(stderr, "%s\n", b.oom ? "out of memory" : b.p);
+	pf_buf_free(&b);
 	im->nerrors++;
 }
 

@@ -139,6 +139,7 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 {
 	PGconn *conn;
 	PGresult *res = NULL, *hist = NULL;
+	struct pf_buf out = {0};
 	int rc = 1;
 
 	if (ctl__wants_help(argc, argv)) {
@@ -181,11 +182,17 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 		ctl__err("no lot '%s' in the registry; see parkfeedctl lots list", argv[1]);
 		goto out;
 	}
+	pf_buf_init(&out);
 	for (int c = 0; c < PQnfields(res); c++) {
 		const char *v = ctl__val(res, 0, c);
 
-		printf("%-20s %s\n", PQfname(res, c), v ? v : "");
+		/* a controller wrote system, version and protocol: show them, never obey them */
+		pf_buf_printf(&out, "%-20s ", PQfname(res, c));
+		pf_buf_human(&out, v ? v : "");
+		pf_buf_puts(&out, "\n");
 	}
+	if (ctl__emit(&out) < 0)
+		goto out;
 	hist = ctl__exec(conn, "lots show",
 			 "SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS') AS at, "
 			 "       coalesce(from_stage::text, '') AS from_stage, stage, actor, "
@@ -197,6 +204,7 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 	printf("\nstage history:\n");
 	rc = ctl__print_result(hist, CTL_FMT_TABLE, NULL) == 0 ? 0 : 1;
 out:
+	pf_buf_free(&out);
 	PQclear(res);
 	PQclear(hist);
 	PQfinish(conn);
