@@ -70,6 +70,7 @@ static void build_norm(struct daemon *d)
 		.topic_prefix = c->mqtt.topic_prefix,
 		.max_payload = (size_t)c->ingest.max_payload,
 		.clock_skew_us = (int64_t)c->ingest.clock_skew * 1000000,
+		.max_age_us = (int64_t)c->ingest.max_age * 1000000,
 		.tz = d->tz,
 		.max_depth = c->ingest.max_depth,
 		.max_topic_len = (size_t)c->ingest.max_topic_len,

@@ -381,6 +381,20 @@ static int check_future(struct ctx *c, const char *name, int64_t us)
 		      skew / 1000000, skew % 1000000);
 }
 
+/* Opt-in: a controller replaying a long buffer after an outage is legitimate, so off by default. */
+static int check_age(struct ctx *c, const char *name, int64_t us)
+{
+	int64_t behind, max = c->cfg->max_age_us;
+	char when[40];
+
+	if (max <= 0 || __builtin_sub_overflow(c->out->received_at, us, &behind) || behind <= max)
+		return 0;
+	return reject(c, PF_REJ_TOO_OLD,
+		      "\"%s\" %s is %" PRId64 " s older than the receive time; at most %" PRId64
+		      " s (max_age) is allowed",
+		      name, format_time(us, when, sizeof(when)), behind / 1000000, max / 1000000);
+}
+
 /* A timestamp value: an RFC 3339 / local-time string, or epoch milliseconds. */
 static int take_ts(struct ctx *c, const char *name, const json_t *v, int64_t *us)
 {
@@ -413,7 +427,7 @@ static int take_ts(struct ctx *c, const char *name, const json_t *v, int64_t *us
 			      "\"%s\" is %s but must be an RFC 3339 string or epoch milliseconds",
 			      name, describe(v, buf, sizeof(buf)));
 	}
-	return check_future(c, name, *us);
+	return check_future(c, name, *us) < 0 ? -1 : check_age(c, name, *us);
 }
 
 static int take_lot_status(struct ctx *c, const char *name, const json_t *v, enum pf_lot_status *st)

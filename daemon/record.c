@@ -37,6 +37,7 @@ static const char *const reason_names[PF_REJ__COUNT] = {
 	[PF_REJ_ID_MISMATCH] = "id_mismatch",
 	[PF_REJ_TOO_DEEP] = "too_deep",
 	[PF_REJ_DB_REFUSED] = "db_refused",
+	[PF_REJ_TOO_OLD] = "too_old",
 };
 
 const char *pf_reject_reason_name(enum pf_reject_reason r)

@@ -30,6 +30,7 @@ static void test_names(void **state)
 		[PF_REJ_ID_MISMATCH] = "id_mismatch",
 		[PF_REJ_TOO_DEEP] = "too_deep",
 		[PF_REJ_DB_REFUSED] = "db_refused",
+		[PF_REJ_TOO_OLD] = "too_old",
 	};
 
 	for (int r = PF_REJ_NONE + 1; r < PF_REJ__COUNT; r++)
