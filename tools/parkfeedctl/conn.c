@@ -79,6 +79,23 @@ int ctl__cmd(PGconn *conn, const char *what, const char *sql)
 	return 0;
 }
 
+int ctl__begin_audited(PGconn *conn, const char *what)
+{
+	const char *p[1] = {ctl__actor()};
+	PGresult *res;
+
+	if (ctl__cmd(conn, what, "BEGIN") < 0)
+		return -1;
+	res = ctl__exec(conn, what, "SELECT pg_catalog.set_config('parkfeed.actor', $1, true)", 1,
+			p);
+	if (!res) {
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
 const char *ctl__val(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);

@@ -8,7 +8,7 @@
 #include "ctl.h"
 
 static const char lots_usage[] =
-	"usage: parkfeedctl lots import FILE.csv\n"
+	"usage: parkfeedctl lots import [--dry-run] FILE.csv\n"
 	"       parkfeedctl lots list [--district D] [--stage S] [--format table|csv|json]\n"
 	"       parkfeedctl lots show LOT\n"
 	"       parkfeedctl lots set-stage LOT STAGE [--at TS] [--note TEXT] [--force]\n"
@@ -44,7 +44,8 @@ static const char set_usage[] =
 	"Change registry fields of LOT. Keys: name, district, address, spaces, lon, lat\n"
 	"(WGS-84 decimal degrees; set both or clear both), deadline (YYYY-MM-DD),\n"
 	"expected_interval_s. An empty value clears the field (district '' = unknown).\n"
-	"A position outside Jiaozuo is stored with a warning.\n";
+	"A position outside Jiaozuo is stored with a warning. Each change is recorded in\n"
+	"parking.lot_history with you as the actor.\n";
 
 static const char *const stages[] = {"planned",	  "upgrading", "upgraded",
 				     "connected", "accepted",  NULL};
@@ -383,16 +384,20 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		goto out;
+	if (ctl__begin_audited(conn, "lots set") < 0) {
+		PQfinish(conn);
+		goto out;
+	}
 	res = ctl__exec(conn, "lots set", sql.p, n, vals);
 	if (res && strcmp(PQcmdTuples(res), "0") == 0)
 		ctl__err("no lot '%s' in the registry; import it first (parkfeedctl lots import)",
 			 argv[1]);
-	else if (res) {
+	else if (res && ctl__cmd(conn, "lots set", "COMMIT") == 0) {
 		warn_outside_city(res);
 		rc = 0;
 	}
 	PQclear(res);
-	PQfinish(conn);
+	PQfinish(conn); /* without COMMIT: rolled back */
 out:
 	pf_buf_free(&sql);
 	return rc;
