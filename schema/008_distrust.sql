@@ -149,8 +149,9 @@ COMMENT ON FUNCTION parking.bound_received(bigint[]) IS
 -- Of a batch of observations, why each one is refused (NULL: taken): ahead of the clock by
 -- more than max_future_s, or (with max_per_lot_minute) a new observation past the cap of its
 -- lot's minute. Observations already stored are not new and pass (a redelivery stays
--- idempotent). The cap counts under a per-lot advisory lock, so several daemons writing one
--- lot at once still hold it exactly.
+-- idempotent); they are looked up only in minutes the batch could take over the cap. The cap
+-- counts under a per-lot advisory lock, so several daemons writing one lot at once still hold
+-- it exactly.
 CREATE FUNCTION parking.refusal_reasons(p_lot_id text[], p_observed_us bigint[],
 					 lim parking.ingest_limits)
 RETURNS text[]
@@ -169,33 +170,36 @@ BEGIN
 		   WHERE cap > 0 ORDER BY 1 LOOP
 		PERFORM pg_advisory_xact_lock(hashtext('parkfeed.rate:' || lot));
 	END LOOP;
-	WITH b AS (
-		SELECT u.lot_id, u.obs, u.i,
-		       u.obs - ((u.obs % 60000000) + 60000000) % 60000000 AS minute,
-		       u.obs > horizon AS future
-		FROM unnest(p_lot_id, p_observed_us) WITH ORDINALITY AS u(lot_id, obs, i)
-	), fresh AS (        -- new observations within the horizon, each (lot, time) once
-		SELECT DISTINCT ON (b.lot_id, b.obs) b.*
-		FROM b
-		WHERE cap > 0 AND NOT b.future
+	WITH b AS MATERIALIZED (  -- unnest in the select list streams (see 005)
+		SELECT x.lot_id, x.obs, x.i,
+		       x.obs - ((x.obs % 60000000) + 60000000) % 60000000 AS minute,
+		       x.obs > horizon AS future
+		FROM (SELECT unnest(p_lot_id) AS lot_id, unnest(p_observed_us) AS obs,
+			     generate_subscripts(p_observed_us, 1) AS i) AS x
+	), tight AS MATERIALIZED (  -- minutes that may go over the cap: stored + offered > cap
+		SELECT m.lot_id, m.minute, s.stored
+		FROM (SELECT b.lot_id, b.minute, count(*) AS offered
+		      FROM b WHERE cap > 0 AND NOT b.future GROUP BY b.lot_id, b.minute) AS m
+		CROSS JOIN LATERAL (
+			SELECT count(*) AS stored FROM parking.occupancy o
+			WHERE o.lot_id = m.lot_id
+			  AND o.observed_at >= timestamptz 'epoch' + m.minute * interval '1 microsecond'
+			  AND o.observed_at < timestamptz 'epoch' + (m.minute + 60000000)
+					   * interval '1 microsecond') AS s
+		WHERE s.stored + m.offered > cap
+	), fresh AS (        -- their new observations, each (lot, time) once
+		SELECT DISTINCT ON (b.lot_id, b.obs) b.lot_id, b.obs, b.minute, t.stored
+		FROM b JOIN tight t USING (lot_id, minute)
+		WHERE NOT b.future
 		  AND NOT EXISTS (SELECT 1 FROM parking.occupancy o
 				  WHERE o.lot_id = b.lot_id
 				    AND o.observed_at = timestamptz 'epoch' + b.obs * interval '1 microsecond')
-		ORDER BY b.lot_id, b.obs, b.i
-	), minutes AS (
-		SELECT f.lot_id, f.minute,
-		       (SELECT count(*) FROM parking.occupancy o
-			WHERE o.lot_id = f.lot_id
-			  AND o.observed_at >= timestamptz 'epoch' + f.minute * interval '1 microsecond'
-			  AND o.observed_at < timestamptz 'epoch' + (f.minute + 60000000)
-						   * interval '1 microsecond') AS stored
-		FROM (SELECT DISTINCT lot_id, minute FROM fresh) AS f
+		ORDER BY b.lot_id, b.obs
 	), over AS (
-		SELECT f.lot_id, f.obs, m.stored
+		SELECT f.lot_id, f.obs
 		FROM (SELECT fresh.*, row_number() OVER (PARTITION BY lot_id, minute ORDER BY obs) AS k
 		      FROM fresh) AS f
-		JOIN minutes m USING (lot_id, minute)
-		WHERE m.stored + f.k > cap
+		WHERE f.stored + f.k > cap
 	)
 	SELECT array_agg(CASE
 		WHEN b.future THEN
