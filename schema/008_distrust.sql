@@ -299,55 +299,27 @@ COMMENT ON FUNCTION parking.bound_stage_time(timestamptz, timestamptz) IS
 	'Part of the ingest functions: a stage time no later than now, no earlier than the lot''s '
 	'registration (if given) or max_backlog_hours ago';
 
--- 001's connect_lots with bounded times: a lot already in the registry is connected no earlier
--- than it was registered (created_at), any lot no earlier than max_backlog_hours ago.
-CREATE OR REPLACE FUNCTION parking.connect_lots(p_lot_id text[], p_received_us bigint[])
-RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, parking, pg_temp AS $$
-BEGIN
-	WITH first AS (
-		SELECT u.lot_id, min(u.rec) AS rec
-		FROM unnest(p_lot_id, p_received_us) AS u(lot_id, rec)
-		GROUP BY u.lot_id
-	), fresh AS (
-		INSERT INTO parking.lots AS l (lot_id, registered, stage, stage_at, connected_at)
-		SELECT f.lot_id, false, 'connected', t.at, t.at
-		FROM first f
-		CROSS JOIN LATERAL (SELECT parking.bound_stage_time(
-			timestamptz 'epoch' + f.rec * interval '1 microsecond', NULL)) AS t(at)
-		WHERE NOT EXISTS (SELECT 1 FROM parking.lots x WHERE x.lot_id = f.lot_id)
-		ORDER BY f.lot_id
-		ON CONFLICT (lot_id) DO NOTHING
-		RETURNING l.lot_id, l.connected_at
-	)
-	INSERT INTO parking.stage_history (lot_id, from_stage, stage, at, actor, note)
-	SELECT lot_id, NULL, 'connected', connected_at, 'parkfeedd', 'auto-registered on first message'
-	FROM fresh;
+-- 001's connect_lots dates a connection by the lot's earliest receive time in the batch; it
+-- keeps doing so (as mark_connected) with receive times bounded for that purpose: a lot already
+-- in the registry is connected no earlier than it was registered (created_at), any lot no
+-- earlier than max_backlog_hours ago, none later than now.
+ALTER FUNCTION parking.connect_lots(text[], bigint[]) RENAME TO mark_connected;
+COMMENT ON FUNCTION parking.mark_connected(text[], bigint[]) IS
+	'Part of connect_lots: 001''s connect_lots (register unknown lots, connect registered '
+	'ones, dated by the earliest receive time of each lot in the batch)';
 
-	WITH first AS (
-		SELECT u.lot_id, min(u.rec) AS rec
-		FROM unnest(p_lot_id, p_received_us) AS u(lot_id, rec)
-		GROUP BY u.lot_id
-	), due AS (
-		SELECT l.lot_id, l.stage AS old_stage,
-		       parking.bound_stage_time(timestamptz 'epoch' + f.rec * interval '1 microsecond',
-						l.created_at) AS at
-		FROM parking.lots l JOIN first f ON f.lot_id = l.lot_id
-		WHERE l.stage < 'connected'
-		ORDER BY l.lot_id
-		FOR UPDATE OF l
-	), moved AS (
-		UPDATE parking.lots l
-		SET stage = 'connected', stage_at = due.at, connected_at = due.at, updated_at = now()
-		FROM due
-		WHERE l.lot_id = due.lot_id AND l.stage < 'connected'
-		RETURNING l.lot_id, due.old_stage, due.at
-	)
-	INSERT INTO parking.stage_history (lot_id, from_stage, stage, at, actor, note)
-	SELECT lot_id, old_stage, 'connected', at, 'parkfeedd', 'first valid occupancy message'
-	FROM moved;
-END
+CREATE FUNCTION parking.connect_lots(p_lot_id text[], p_received_us bigint[]) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, parking, pg_temp AS $$
+	SELECT parking.mark_connected(p_lot_id, array_agg(
+		(extract(epoch FROM parking.bound_stage_time(
+			timestamptz 'epoch' + u.rec * interval '1 microsecond', l.created_at))
+		 * 1000000)::bigint ORDER BY u.i))
+	FROM unnest(p_lot_id, p_received_us) WITH ORDINALITY AS u(lot_id, rec, i)
+	LEFT JOIN parking.lots l ON l.lot_id = u.lot_id
 $$;
+COMMENT ON FUNCTION parking.connect_lots(text[], bigint[]) IS
+	'Part of ingest_occupancy: register unknown lots, connect registered ones on their first '
+	'message, dated within max_backlog_hours and not before a lot''s registration';
 
 -- ---------------------------------------------------------------------------------------------
 -- The ingest interface: each function is now a wrapper that checks its arguments and hands
@@ -538,24 +510,19 @@ CREATE TRIGGER lots_audit
 -- District grants: also refuse roles that see past row-level security some other way
 -- ---------------------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION parking.check_district_grantee(p_role text) RETURNS void
+ALTER FUNCTION parking.check_district_grantee(text) RENAME TO check_grantee_roles;
+COMMENT ON FUNCTION parking.check_grantee_roles(text) IS
+	'Part of check_district_grantee: 002''s checks (a login, no superuser or BYPASSRLS, no '
+	'membership of another parkfeed role)';
+
+CREATE FUNCTION parking.check_district_grantee(p_role text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, parking, pg_temp AS $$
 DECLARE
 	r pg_catalog.pg_roles%ROWTYPE;
 	g text;
 BEGIN
+	PERFORM parking.check_grantee_roles(p_role);
 	SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = p_role;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'no role % in this cluster', p_role
-			USING HINT = 'create the login role first: CREATE ROLE name LOGIN';
-	END IF;
-	IF NOT r.rolcanlogin THEN
-		RAISE EXCEPTION 'role % cannot log in: grant districts to the staff''s login role', p_role;
-	END IF;
-	IF r.rolsuper OR r.rolbypassrls THEN
-		RAISE EXCEPTION 'role % bypasses row-level security: a district grant would not limit it',
-			p_role;
-	END IF;
 	-- CREATEROLE may grant itself other roles (PostgreSQL 15: any but superuser); REPLICATION
 	-- streams every row of the cluster.
 	IF r.rolcreaterole OR r.rolreplication THEN
@@ -567,12 +534,10 @@ BEGIN
 	END IF;
 	-- Predefined roles that read (partitions have no policies) or write any table, or reach
 	-- the server's files and programs.
-	FOREACH g IN ARRAY ARRAY['parkfeed_owner', 'parkfeed_operator', 'parkfeed_ingest',
-				 'parkfeed_reader', 'pg_read_all_data', 'pg_write_all_data',
-				 'pg_read_server_files', 'pg_write_server_files',
-				 'pg_execute_server_program'] LOOP
+	FOREACH g IN ARRAY ARRAY['pg_read_all_data', 'pg_write_all_data', 'pg_read_server_files',
+				 'pg_write_server_files', 'pg_execute_server_program'] LOOP
 		IF pg_catalog.pg_has_role(p_role, g, 'MEMBER') THEN
-			RAISE EXCEPTION 'role % is a member of %: district staff must be a role of its own',
+			RAISE EXCEPTION 'role % is a member of %: it reads past row-level security',
 				p_role, g USING HINT = format('REVOKE %I FROM %I, or use another login', g, p_role);
 		END IF;
 	END LOOP;

@@ -133,6 +133,7 @@ for sql in "SELECT parking.store_occupancy(ARRAY['X'], ARRAY[$Y9999]::bigint[], 
 	"SELECT parking.store_rejected(ARRAY[$Y9999]::bigint[], ARRAY['t'], ARRAY['x'], ARRAY['r'],
 		ARRAY['d'], ARRAY['\\x00']::bytea[], ARRAY[1])" \
 	"SELECT parking.connect_lots(ARRAY['X'], ARRAY[0]::bigint[])" \
+	"SELECT parking.mark_connected(ARRAY['X'], ARRAY[0]::bigint[])" \
 	"SELECT parking.set_ingest_bounds(100000, NULL, NULL, 'me')"; do
 	if err=$(daemon "$sql" 2>&1); then pf_fail "the ingest login could: $sql"; fi
 	[[ $err == *"permission denied"* ]] || pf_fail "$sql: $err"
