@@ -752,6 +752,13 @@ static void test_diff_nonreloadable(void **state)
 	assert_string_equal(err,
 			    "[ingest] pipeline_depth changed (it takes a restart, not a reload)");
 	pf_config_free(&b);
+
+	/* an opt-in limit is switched on by a reload */
+	expect_ok(&b, "[ingest]\nmax_age = 3600\n");
+	assert_int_equal(pf_config_diff_nonreloadable(&a, &b, err, sizeof(err)), 0);
+	pf_config_apply_reloadable(&a, &b);
+	assert_int_equal(a.ingest.max_age, 3600);
+	pf_config_free(&b);
 	pf_config_free(&a);
 }
 
