@@ -103,6 +103,16 @@ pf_assert_eq "$(pf_psql "SELECT string_agg(lot_id || ':' || field, ' ' ORDER BY 
 	"the import's rows"
 pf_assert_eq "$(pf_psql "SELECT district FROM parking.lots WHERE lot_id = 'JZ-SY-002'")" 解放区 \
 	"applied"
+# positions and addresses an import sets are in the dry run and the trail alike
+printf 'lot_id,name,district,spaces,deadline,lon,lat,address\nJZ-SY-001,人民公园,马村区,300,2023-06-30,113.25,35.22,民主路 9 号\n' >pos.csv
+ctl lots import --dry-run pos.csv >dry.txt || pf_fail "dry run with positions: $(cat dry.txt)"
+pf_assert_eq "$(sed -n 3,5p dry.txt | tr -s ' ')" "JZ-SY-001 lon 113.24 113.25
+JZ-SY-001 lat 35.21 35.22
+JZ-SY-001 address 民主路 9 号" "dry run of a position and an address"
+id=$(last_id)
+ctl lots import pos.csv >/dev/null
+pf_assert_eq "$(history "$id")" "JZ-SY-001:lon:113.24:113.25:$actor:pf_operator | JZ-SY-001:lat:35.21:35.22:$actor:pf_operator | JZ-SY-001:address:-:民主路 9 号:$actor:pf_operator" \
+	"an import's positions and addresses are audited"
 if ctl lots import --force move.csv 2>err.txt; then pf_fail "an unknown option was taken"; fi
 grep -q "optionally --dry-run" err.txt || pf_fail "usage: $(cat err.txt)"
 pf_pass
