@@ -20,7 +20,7 @@ static const char usage[] =
 	"  migrate                           create or upgrade the schema and roles\n"
 	"  maintain [--months-ahead N] [--months-back N] [--retain-months N]\n"
 	"                                    create (and drop) monthly occupancy partitions\n"
-	"  lots import FILE.csv              register or update lots from a CSV ledger\n"
+	"  lots import [--dry-run] FILE.csv  register or update lots from a CSV ledger\n"
 	"  lots list [--district D] [--stage S] [--format table|csv|json]\n"
 	"  lots show LOT\n"
 	"  lots set-stage LOT STAGE [--at TS] [--note TEXT] [--force]\n"
