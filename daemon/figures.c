@@ -10,6 +10,8 @@ static const double hist_bounds[PF_HIST__COUNT][PF_HIST_BUCKETS - 1] = {
 				   20000, 50000},
 	[PF_HIST_COMMIT_SECONDS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 				    1, 2.5, 5, 10, 30},
+	[PF_HIST_FEED_SECONDS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+				  1, 2.5, 5, 10, 30},
 };
 
 void pf_hist_observe(struct pf_hist *h, enum pf_hist_kind kind, double v)
@@ -85,6 +87,43 @@ static void histogram(struct pf_buf *m, const char *name, const char *help, cons
 	}
 	out(m, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->count);
 	out(m, "%s_sum %.17g\n%s_count %" PRIu64 "\n", name, h->sum, name, h->count);
+}
+
+/* The live feed's messages by kind, and the echo's ([feed]). */
+static void render_feed(struct pf_buf *m, const struct pf_figures *f)
+{
+	static const char *const kinds[2] = {"lot", "district"};
+
+	head(m, "parkfeed_feed_published_total", "counter",
+	     "Messages published: the live feed's (retained, QoS 1) and rejects told to their lot "
+	     "(kind=\"rejected\", QoS 0).");
+	for (int k = 0; k < 2; k++)
+		out(m, "parkfeed_feed_published_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
+		    f->feed_published[k]);
+	out(m, "parkfeed_feed_published_total{kind=\"rejected\"} %" PRIu64 "\n", f->feed_echoes);
+	head(m, "parkfeed_feed_coalesced_total", "counter",
+	     "Changes of a lot or district not published on their own: a newer one replaced "
+	     "them first.");
+	for (int k = 0; k < 2; k++)
+		out(m, "parkfeed_feed_coalesced_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
+		    f->feed_coalesced[k]);
+	head(m, "parkfeed_feed_dropped_total", "counter",
+	     "Changes given up: [feed] queue_max reached, a publish the broker connection refused, "
+	     "a lot past the lots tracked; rejects not told (no broker connection).");
+	for (int k = 0; k < 2; k++)
+		out(m, "parkfeed_feed_dropped_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
+		    f->feed_dropped[k]);
+	out(m, "parkfeed_feed_dropped_total{kind=\"rejected\"} %" PRIu64 "\n",
+	    f->feed_echoes_dropped);
+	gauge(m, "parkfeed_feed_queued", "Feed messages waiting to be published.",
+	      (double)f->feed_queued);
+	gauge(m, "parkfeed_feed_inflight",
+	      "Feed messages published and not yet acknowledged by the broker.",
+	      (double)f->feed_inflight);
+	if (f->feed_on)
+		histogram(m, "parkfeed_feed_latency_seconds",
+			  "From the commit that changed a lot to its feed message published.",
+			  &f->feed_latency, PF_HIST_FEED_SECONDS);
 }
 
 void pf_figures_render(struct pf_buf *m, const struct pf_figures *f, bool healthy)
@@ -169,6 +208,8 @@ void pf_figures_render(struct pf_buf *m, const struct pf_figures *f, bool health
 			out(m, "parkfeed_lots{freshness=\"%s\"} %" PRId64 "\n", fresh_names[i],
 			    f->lots_fresh[i]);
 	}
+
+	render_feed(m, f);
 
 	head(m, "parkfeed_up", "gauge", "1 while the dependency is connected.");
 	out(m, "parkfeed_up{dependency=\"broker\"} %d\n", f->broker_up);
