@@ -301,8 +301,10 @@ void pf_feed_published(struct pf_feed *f, int mid)
 
 void pf_feed_figures(const struct pf_feed *f, struct pf_figures *figs)
 {
-	const struct pf_feedq_stats *s = f->q ? pf_feedq_stats(f->q) : NULL;
+	struct pf_feedq_stats st, *s = f->q ? &st : NULL;
 
+	if (s)
+		pf_feedq_stats(f->q, s);
 	figs->feed_on = f->q != NULL;
 	for (int k = 0; s && k < PF_FEEDQ__N; k++) {
 		figs->feed_published[k] = s->published[k];
@@ -310,6 +312,7 @@ void pf_feed_figures(const struct pf_feed *f, struct pf_figures *figs)
 		figs->feed_dropped[k] = s->dropped[k];
 	}
 	figs->feed_queued = s ? s->queued : 0;
+	figs->feed_asking = s ? s->asking : 0;
 	figs->feed_inflight = (uint64_t)f->n_inflight;
 	figs->feed_echoes = f->echoes;
 	figs->feed_echoes_dropped = f->echoes_dropped;

@@ -538,9 +538,14 @@ void pf_feedq_done(struct pf_feedq *q, const struct pf_feedq_msg *m, bool sent)
 	it->has_pub = true;
 }
 
-const struct pf_feedq_stats *pf_feedq_stats(const struct pf_feedq *q)
+void pf_feedq_stats(const struct pf_feedq *q, struct pf_feedq_stats *out)
 {
-	return &q->st;
+	const struct vec *a = &q->asked[PF_FEEDQ_LOT];
+
+	*out = q->st;
+	out->asking = q->dirty[PF_FEEDQ_LOT].n; /* dirty, or asked and dirty again */
+	for (size_t i = 0; i < a->n; i++)
+		out->asking += !q->items[a->v[i]].dirty;
 }
 
 /* ---- life ---- */

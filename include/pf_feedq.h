@@ -40,6 +40,7 @@ struct pf_feedq_stats {
 	uint64_t coalesced[PF_FEEDQ__N]; /* changes replaced by a newer one before publishing */
 	uint64_t dropped[PF_FEEDQ__N];	 /* changes given up */
 	uint64_t queued;		 /* messages waiting now */
+	uint64_t asking;		 /* lots whose possible change the database is to tell */
 };
 
 /* A lot as feed_lots answers it; strings valid during the call only. */
@@ -102,6 +103,6 @@ bool pf_feedq_want_districts(const struct pf_feedq *q);
 bool pf_feedq_next(struct pf_feedq *q, struct pf_feedq_msg *m);
 void pf_feedq_done(struct pf_feedq *q, const struct pf_feedq_msg *m, bool sent);
 
-const struct pf_feedq_stats *pf_feedq_stats(const struct pf_feedq *q);
+void pf_feedq_stats(const struct pf_feedq *q, struct pf_feedq_stats *out);
 
 #endif

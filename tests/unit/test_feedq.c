@@ -115,7 +115,10 @@ static void send(struct pf_feedq *q, enum pf_feedq_kind kind, const char *key, c
 
 static const struct pf_feedq_stats *st(const struct pf_feedq *q)
 {
-	return pf_feedq_stats(q);
+	static struct pf_feedq_stats s;
+
+	pf_feedq_stats(q, &s);
+	return &s;
 }
 
 static void test_lot_and_district(void **state)
@@ -136,11 +139,14 @@ static void test_lot_and_district(void **state)
 	ask_lots(q, NULL);
 	commit1(q, "JZ-SY-001", T0, 40, 5);
 	assert_true(pf_feedq_want_lots(q));
+	assert_int_equal(st(q)->asking, 1);
 	ask_lots(q, "{\"JZ-SY-001\"}");
 	assert_false(pf_feedq_want_lots(q));
+	assert_int_equal(st(q)->asking, 1);
 	ask_lots(q, NULL); /* one question at a time */
 	answer(q, "JZ-SY-001", T0, 40, 0);
 	pf_feedq_lots_answered(q, true);
+	assert_int_equal(st(q)->asking, 0);
 	assert_int_equal(st(q)->queued, 1);
 	assert_true(pf_feedq_next(q, &m));
 	assert_int_equal(m.since_ns, 5);
