@@ -149,7 +149,7 @@ static const struct pf_ini_key keys[] = {
 	       "publish each stored reject of a lot on <[mqtt] topic_prefix>/<lot_id>/rejected"),
 	K_INT("feed", "queue_max", feed.queue_max, "10000", 1, 1000000, false,
 	      "lots and districts waiting to be published; past it a change is dropped"),
-	K_INT("feed", "max_inflight", feed.max_inflight, "20", 1, 65535, false,
+	K_INT("feed", "max_inflight", feed.max_inflight, "100", 1, 65535, false,
 	      "feed messages sent and not yet acknowledged by the broker"),
 };
 

@@ -14,12 +14,12 @@
 
 #include "pf_log.h"
 
-#define ASK_GAP_MS 20	       /* at most fifty feed_lots questions a second */
-#define ASK_MAX_LOTS 5000      /* lots per question */
-#define RETRY_MS 1000	       /* after a question failed */
-#define TICK_MS 1000	       /* districts at most once a second */
-#define ALL_DISTRICTS_EVERY 10 /* ticks: every district (lots also go stale by themselves) */
-#define MAX_LOTS 131072	       /* lots tracked */
+#define ASK_GAP_MS 10	  /* at most a hundred feed_lots questions a second */
+#define ASK_MAX_LOTS 5000 /* lots per question */
+#define RETRY_MS 1000	  /* after a question failed */
+#define TICK_MS 1000	  /* a district at most once a second */
+#define SWEEP_EVERY 30	  /* ticks: every district (lots also go stale by themselves) */
+#define MAX_LOTS 131072	  /* lots tracked */
 #define MAX_DISTRICTS 4096
 
 static void pump(struct pf_feed *f);
@@ -139,19 +139,25 @@ static void on_districts(void *ctx, const struct pf_db_rows *rows)
 	}
 	pf_feedq_districts_answered(f->q, rows != NULL);
 	f->asking_districts = false;
+	if (rows)
+		f->all_districts = false; /* known from now on: swept one by one */
 	kick(f, 0);
 }
 
-/* The districts whose lots changed, at most once a second; now and then every district. */
-static void ask_districts(struct pf_feed *f, bool all)
+/*
+ * A district whose lots changed, each at most once a second, one per question: a district's
+ * counts read all its lots, and a question holds the connection's pipeline while it runs (a
+ * lot's question behind it waits). Every district at the start, to learn them, in one question.
+ */
+static void ask_districts(struct pf_feed *f)
 {
 	const char *param = NULL;
 
 	if (f->asking_districts || !pf_db_ready(f->db))
 		return;
-	if (!all) {
+	if (!f->all_districts) {
 		f->lit.len = 0;
-		if (pf_feedq_ask_districts(f->q, &f->lit) <= 0)
+		if (pf_feedq_ask_district(f->q, &f->lit, now_ms(f), TICK_MS) <= 0)
 			return;
 		param = f->lit.p;
 	}
@@ -166,7 +172,8 @@ static void on_tick(uv_timer_t *t)
 {
 	struct pf_feed *f = t->data;
 
-	ask_districts(f, f->ticks++ % ALL_DISTRICTS_EVERY == 0);
+	if (++f->ticks % SWEEP_EVERY == 0)
+		pf_feedq_sweep_districts(f->q);
 	pump(f);
 }
 
@@ -228,6 +235,7 @@ static void pump(struct pf_feed *f)
 	if (!f->q || f->stopped_cb)
 		return;
 	ask_lots(f);
+	ask_districts(f);
 	send_waiting(f);
 }
 
@@ -342,6 +350,7 @@ int pf_feed_init(struct pf_feed *f, uv_loop_t *loop, const struct pf_config *cfg
 	f->kick.data = f->tick.data = f;
 	if (!cfg->feed.topic_prefix[0])
 		return 0;
+	f->all_districts = true;
 	f->inflight = calloc((size_t)cfg->feed.max_inflight, sizeof(*f->inflight));
 	f->q = pf_feedq_new(&qc);
 	return f->inflight && f->q ? 0 : -ENOMEM;

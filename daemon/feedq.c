@@ -27,6 +27,7 @@ struct item {
 	char *payload; /* the message waiting in the queue, NULL when none */
 	size_t len;
 	uint64_t dirty_ns, pend_ns; /* commit that dirtied it last; that the message reports */
+	uint64_t asked_ms;	    /* districts: asked last (the caller's clock), 0 = never */
 	uint32_t next;		    /* next in the queue */
 	uint32_t district;	    /* lots: its district at the last answer */
 };
@@ -285,8 +286,10 @@ bool pf_feedq_want_districts(const struct pf_feedq *q)
 	return false;
 }
 
-/* Take up to max dirty items that are not asked already into asked[], their names into lit. */
-static int ask(struct pf_feedq *q, uint8_t kind, struct pf_buf *lit, size_t max)
+/* Take up to max dirty items that are not asked already, and were not asked in the gap_ms
+ * before now_ms, into asked[], their names into lit. */
+static int ask(struct pf_feedq *q, uint8_t kind, struct pf_buf *lit, size_t max, uint64_t now_ms,
+	       uint64_t gap_ms)
 {
 	struct vec *d = &q->dirty[kind], *a = &q->asked[kind];
 	size_t keep = 0;
@@ -296,7 +299,7 @@ static int ask(struct pf_feedq *q, uint8_t kind, struct pf_buf *lit, size_t max)
 	for (size_t i = 0; i < d->n && a->n < max; i++) {
 		const struct item *it = &q->items[d->v[i]];
 
-		if (it->asked)
+		if (it->asked || (it->asked_ms && now_ms < it->asked_ms + gap_ms))
 			continue;
 		if (pf_pgarray_text(lit, a->n, it->key, strlen(it->key)) < 0) {
 			a->n = 0;
@@ -313,6 +316,7 @@ static int ask(struct pf_feedq *q, uint8_t kind, struct pf_buf *lit, size_t max)
 	for (size_t i = 0; i < a->n; i++) {
 		q->items[a->v[i]].asked = true;
 		q->items[a->v[i]].dirty = false;
+		q->items[a->v[i]].asked_ms = now_ms;
 	}
 	for (size_t i = 0; i < d->n; i++) {
 		struct item *it = &q->items[d->v[i]];
@@ -328,12 +332,19 @@ static int ask(struct pf_feedq *q, uint8_t kind, struct pf_buf *lit, size_t max)
 
 int pf_feedq_ask_lots(struct pf_feedq *q, struct pf_buf *lit, size_t max)
 {
-	return ask(q, PF_FEEDQ_LOT, lit, max);
+	return ask(q, PF_FEEDQ_LOT, lit, max, 0, 0);
 }
 
-int pf_feedq_ask_districts(struct pf_feedq *q, struct pf_buf *lit)
+int pf_feedq_ask_district(struct pf_feedq *q, struct pf_buf *lit, uint64_t now_ms, uint64_t gap_ms)
 {
-	return ask(q, PF_FEEDQ_DISTRICT, lit, SIZE_MAX);
+	return ask(q, PF_FEEDQ_DISTRICT, lit, 1, now_ms, gap_ms);
+}
+
+void pf_feedq_sweep_districts(struct pf_feedq *q)
+{
+	for (uint32_t k = 0; k < q->n_items; k++)
+		if (q->items[k].kind == PF_FEEDQ_DISTRICT)
+			mark_dirty(q, k, 0);
 }
 
 static void answered(struct pf_feedq *q, uint8_t kind, bool ok)
@@ -540,12 +551,15 @@ void pf_feedq_done(struct pf_feedq *q, const struct pf_feedq_msg *m, bool sent)
 
 void pf_feedq_stats(const struct pf_feedq *q, struct pf_feedq_stats *out)
 {
-	const struct vec *a = &q->asked[PF_FEEDQ_LOT];
-
 	*out = q->st;
-	out->asking = q->dirty[PF_FEEDQ_LOT].n; /* dirty, or asked and dirty again */
-	for (size_t i = 0; i < a->n; i++)
-		out->asking += !q->items[a->v[i]].dirty;
+	out->asking = 0;
+	for (int k = 0; k < PF_FEEDQ__N; k++) {
+		const struct vec *a = &q->asked[k];
+
+		out->asking += q->dirty[k].n; /* dirty, or asked and dirty again */
+		for (size_t i = 0; i < a->n; i++)
+			out->asking += !q->items[a->v[i]].dirty;
+	}
 }
 
 /* ---- life ---- */

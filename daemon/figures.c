@@ -118,7 +118,8 @@ static void render_feed(struct pf_buf *m, const struct pf_figures *f)
 	gauge(m, "parkfeed_feed_queued", "Feed messages waiting to be published.",
 	      (double)f->feed_queued);
 	gauge(m, "parkfeed_feed_asking",
-	      "Lots that may have changed, to be asked of (or being asked of) the database.",
+	      "Lots and districts that may have changed, to be asked of (or being asked of) the "
+	      "database.",
 	      (double)f->feed_asking);
 	gauge(m, "parkfeed_feed_inflight",
 	      "Feed messages published and not yet acknowledged by the broker.",

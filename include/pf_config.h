@@ -78,13 +78,10 @@ struct pf_config {
 		char *daemons; /* comma-separated parkfeedd accounts, "" = not managed */
 	} broker;
 	struct {
-		char *topic_prefix; /* "" = no live feed; else <prefix>/lots/<lot_id>,
-				       .../districts/ */
-		bool echo_rejects;  /* false: publish each stored reject on <mqtt
-				       prefix>/<lot>/rejected */
-		int queue_max; /* 10000 lots and districts waiting to be published (1..1000000) */
-		int max_inflight; /* 20 QoS 1 feed messages awaiting the broker's PUBACK (1..65535)
-				   */
+		char *topic_prefix; /* "" = no feed; else <prefix>/lots/<id>, .../districts/<d> */
+		bool echo_rejects;  /* false; true: each stored reject on .../<lot_id>/rejected */
+		int queue_max;	    /* 10000 lots and districts waiting (1..1000000) */
+		int max_inflight;   /* 100 feed messages not acknowledged yet (1..65535) */
 	} feed;
 
 	/* [aliases] vendor_field = native_field (ts,total,free,occupied,seq,status);

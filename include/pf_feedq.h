@@ -40,7 +40,7 @@ struct pf_feedq_stats {
 	uint64_t coalesced[PF_FEEDQ__N]; /* changes replaced by a newer one before publishing */
 	uint64_t dropped[PF_FEEDQ__N];	 /* changes given up */
 	uint64_t queued;		 /* messages waiting now */
-	uint64_t asking;		 /* lots whose possible change the database is to tell */
+	uint64_t asking;		 /* lots and districts the database is to tell about */
 };
 
 /* A lot as feed_lots answers it; strings valid during the call only. */
@@ -88,10 +88,14 @@ __attribute__((warn_unused_result)) int pf_feedq_ask_lots(struct pf_feedq *q, st
 void pf_feedq_lot_row(struct pf_feedq *q, const struct pf_feedq_lot_row *row);
 void pf_feedq_lots_answered(struct pf_feedq *q, bool ok);
 
-/* The dirty districts, as pf_feedq_ask_lots does for lots. An answer to a question about every
- * district (NULL) comes through pf_feedq_district_row too, and leaves dirty ones dirty. */
-__attribute__((warn_unused_result)) int pf_feedq_ask_districts(struct pf_feedq *q,
-							       struct pf_buf *lit);
+/* One dirty district not asked in the gap_ms before now_ms (the caller's clock, ms), as
+ * pf_feedq_ask_lots does for lots: one at a time, since a district's aggregate reads all its
+ * lots. An answer to a question about every district (NULL) comes through
+ * pf_feedq_district_row too, and leaves dirty ones dirty. */
+__attribute__((warn_unused_result)) int
+pf_feedq_ask_district(struct pf_feedq *q, struct pf_buf *lit, uint64_t now_ms, uint64_t gap_ms);
+/* Every district known is to be asked about again (lots go stale by themselves). */
+void pf_feedq_sweep_districts(struct pf_feedq *q);
 void pf_feedq_district_row(struct pf_feedq *q, const struct pf_avail_district *d);
 void pf_feedq_districts_answered(struct pf_feedq *q, bool ok);
 

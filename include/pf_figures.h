@@ -63,7 +63,7 @@ struct pf_figures {
 	bool feed_on; /* [feed] topic_prefix set */
 	uint64_t feed_published[2], feed_coalesced[2], feed_dropped[2];
 	uint64_t feed_queued, feed_inflight; /* waiting; sent and not acknowledged */
-	uint64_t feed_asking;		     /* lots whose change the database is to tell */
+	uint64_t feed_asking;		     /* lots, districts the database is to tell about */
 	uint64_t feed_echoes, feed_echoes_dropped;
 	struct pf_hist feed_latency;
 

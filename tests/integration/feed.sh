@@ -35,9 +35,18 @@ pf_pub parking/X-NOPOS-1/occupancy '{"ts": '"$(( $(date +%s) * 1000 - 5000 ))"',
 pf_wait_sql "SELECT count(*) FROM parking.lot_state" "$nlots" 30 "ingest"
 ndistricts=$(pf_psql "SELECT count(DISTINCT district) FROM parking.lots")
 pf_wait_metric 'parkfeed_feed_published_total{kind="lot"}' "$nlots" 20
-pf_wait_metric 'parkfeed_feed_published_total{kind="district"}' "$ndistricts" 20
-pf_wait_metric parkfeed_feed_queued 0 10
-pf_wait_metric parkfeed_feed_inflight 0 10
+# settled: every lot and district the commits touched asked about, nothing waiting or in flight
+settled() {
+	local i
+	for (( i = 0; i < 100; i++ )); do
+		pf_scrape
+		[[ $(pf_metric parkfeed_feed_asking) == 0 && $(pf_metric parkfeed_feed_queued) == 0 &&
+			$(pf_metric parkfeed_feed_inflight) == 0 ]] && return 0
+		sleep 0.1
+	done
+	pf_fail "the feed did not settle: asking $(pf_metric parkfeed_feed_asking), queued $(pf_metric parkfeed_feed_queued), in flight $(pf_metric parkfeed_feed_inflight)"
+}
+settled
 
 # What the broker retains, as a new subscriber gets it (QoS, retain flag, topic, payload).
 retained() {
@@ -112,7 +121,7 @@ pf_wait_sql "SELECT count(*) FROM parking.occupancy" $(( before + 1 )) 10 "uncha
 free_b2=$(( free_b > 0 ? free_b - 1 : 1 ))
 pf_pub "parking/$lot_b/occupancy" '{"ts": '"$(( $(date +%s) * 1000 - 1000 ))"', "total": '"$total_b"', "free": '"$free_b2"'}'
 pf_wait_metric 'parkfeed_feed_published_total{kind="lot"}' $(( nlots + 1 )) 20
-pf_wait_metric parkfeed_feed_inflight 0 10
+settled
 retained feed2.txt
 grep -q "^1 1 availability/lots/$lot_b .*\"availableSpotNumber\":$free_b2," feed2.txt ||
 	pf_fail "lot $lot_b's retained message did not change to free $free_b2: $(grep "/$lot_b " feed2.txt)"

@@ -800,7 +800,7 @@ static void test_feed(void **state)
 	assert_string_equal(a.feed.topic_prefix, "");
 	assert_false(a.feed.echo_rejects);
 	assert_int_equal(a.feed.queue_max, 10000);
-	assert_int_equal(a.feed.max_inflight, 20);
+	assert_int_equal(a.feed.max_inflight, 100);
 	expect_ok(&cfg, "[feed]\ntopic_prefix = city/availability\necho_rejects = true\n"
 			"queue_max = 5\nmax_inflight = 1\n");
 	assert_string_equal(cfg.feed.topic_prefix, "city/availability");

@@ -146,7 +146,7 @@ static void test_lot_and_district(void **state)
 	ask_lots(q, NULL); /* one question at a time */
 	answer(q, "JZ-SY-001", T0, 40, 0);
 	pf_feedq_lots_answered(q, true);
-	assert_int_equal(st(q)->asking, 0);
+	assert_int_equal(st(q)->asking, 1); /* its district now */
 	assert_int_equal(st(q)->queued, 1);
 	assert_true(pf_feedq_next(q, &m));
 	assert_int_equal(m.since_ns, 5);
@@ -164,11 +164,18 @@ static void test_lot_and_district(void **state)
 	/* its district is to be asked about, and published as /v1/districts shows it */
 	assert_true(pf_feedq_want_districts(q));
 	pf_buf_init(&lit);
-	assert_int_equal(pf_feedq_ask_districts(q, &lit), 1);
+	assert_int_equal(pf_feedq_ask_district(q, &lit, 5000, 1000), 1);
 	assert_string_equal(lit.p, "{\"山阳区\"}");
-	pf_buf_free(&lit);
 	pf_feedq_district_row(q, &d);
 	pf_feedq_districts_answered(q, true);
+	/* asked again at most once a second, however often its lots change */
+	pf_feedq_sweep_districts(q);
+	lit.len = 0;
+	assert_int_equal(pf_feedq_ask_district(q, &lit, 5999, 1000), 0);
+	assert_int_equal(pf_feedq_ask_district(q, &lit, 6000, 1000), 1);
+	pf_feedq_districts_answered(q, true);
+	assert_int_equal(st(q)->asking, 0);
+	pf_buf_free(&lit);
 	send(q, PF_FEEDQ_DISTRICT, "山阳区",
 	     "{\"district\":\"山阳区\",\"lots\":3,\"lots_reporting\":2,\"lots_online\":1,"
 	     "\"lots_stale\":0,\"lots_offline\":1,\"free\":40,\"total\":100}");
