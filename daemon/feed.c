@@ -14,12 +14,13 @@
 
 #include "pf_log.h"
 
-#define ASK_GAP_MS 10	  /* at most a hundred feed_lots questions a second */
-#define ASK_MAX_LOTS 5000 /* lots per question */
-#define RETRY_MS 1000	  /* after a question failed */
-#define TICK_MS 1000	  /* a district at most once a second */
-#define SWEEP_EVERY 30	  /* ticks: every district (lots also go stale by themselves) */
-#define MAX_LOTS 131072	  /* lots tracked */
+#define ASK_GAP_MS 10	     /* at most a hundred feed_lots questions a second */
+#define ASK_MAX_LOTS 5000    /* lots per question */
+#define RETRY_MS 1000	     /* after a question failed */
+#define TICK_MS 1000	     /* a district at most once a second */
+#define DISTRICT_PACE_MS 100 /* and one district question every 100 ms at most */
+#define SWEEP_EVERY 30	     /* ticks: every district (lots also go stale by themselves) */
+#define MAX_LOTS 131072	     /* lots tracked */
 #define MAX_DISTRICTS 4096
 
 static void pump(struct pf_feed *f);
@@ -145,19 +146,27 @@ static void on_districts(void *ctx, const struct pf_db_rows *rows)
 }
 
 /*
- * A district whose lots changed, each at most once a second, one per question: a district's
- * counts read all its lots, and a question holds the connection's pipeline while it runs (a
- * lot's question behind it waits). Every district at the start, to learn them, in one question.
+ * A district whose lots changed, each at most once a second, one per question and one
+ * question every DISTRICT_PACE_MS: a district's counts read all its lots, and a question holds
+ * the connection's pipeline while it runs (the lots' questions and the ingest transactions
+ * behind it wait), so they are spread over time. Every district at the start, to learn them,
+ * in one question.
  */
 static void ask_districts(struct pf_feed *f)
 {
 	const char *param = NULL;
+	uint64_t now = now_ms(f);
 
 	if (f->asking_districts || !pf_db_ready(f->db))
 		return;
+	if (now < f->districts_at_ms + DISTRICT_PACE_MS) {
+		if (pf_feedq_want_districts(f->q))
+			kick(f, f->districts_at_ms + DISTRICT_PACE_MS - now);
+		return;
+	}
 	if (!f->all_districts) {
 		f->lit.len = 0;
-		if (pf_feedq_ask_district(f->q, &f->lit, now_ms(f), TICK_MS) <= 0)
+		if (pf_feedq_ask_district(f->q, &f->lit, now, TICK_MS) <= 0)
 			return;
 		param = f->lit.p;
 	}
@@ -166,6 +175,7 @@ static void ask_districts(struct pf_feed *f)
 		return;
 	}
 	f->asking_districts = true;
+	f->districts_at_ms = now;
 }
 
 static void on_tick(uv_timer_t *t)

@@ -29,9 +29,9 @@ struct pf_feed {
 	uv_timer_t tick;    /* every second: the districts */
 	bool asking_lots;   /* a feed_lots question in flight */
 	bool asking_districts;
-	bool all_districts;  /* every district is still to be asked about, in one question */
-	uint64_t lots_at_ms; /* the last feed_lots question; none before it (after a failure: later)
-			      */
+	bool all_districts;	  /* every district is still to be asked about, in one question */
+	uint64_t lots_at_ms;	  /* the last feed_lots question (after a failure: later) */
+	uint64_t districts_at_ms; /* the last feed_districts question */
 	unsigned ticks;
 	int *inflight; /* mids of the feed's QoS 1 messages not acknowledged yet */
 	int n_inflight;
