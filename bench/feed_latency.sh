@@ -45,17 +45,8 @@ done
 [[ $rates =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
 	{ echo "bench/feed_latency.sh: --rates wants N[,N...]" >&2; exit 2; }
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PF_SOURCE_DIR=${PF_SOURCE_DIR:-$(cd "$here/.." && pwd)}
-export PF_SOURCE_DIR
-export PF_TEST_NAME=bench
-# shellcheck source-path=SCRIPTDIR/.. source=tests/lib/env.sh
-source "$PF_SOURCE_DIR/tests/lib/env.sh"
-pf_env_init
-[[ -x $PF_DAEMON && -x $PF_SIM && -x $PF_CTL ]] ||
-	pf_fail "build first: $PF_DAEMON, $PF_SIM and $PF_CTL are needed (PF_BUILD_DIR=$PF_BUILD_DIR)"
-report=$PF_TMP/report.md
-say() { printf '%s\n' "$*" | tee -a "$report"; }
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PF_TMP"
 
 pf_pg_start
@@ -76,9 +67,7 @@ pf_daemon_wait_log 'postgres: connected' 30
 
 say "# parkfeed: live feed latency, $(date '+%F %T %Z')"
 say ""
-say "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo);" \
-	"load average at start $(cut -d' ' -f1-3 /proc/loadavg); $lots lots, $seconds s per rate;" \
-	"[feed] max_inflight ${inflight:-100}"
+say "$(host_line); $lots lots, $seconds s per rate; [feed] max_inflight ${inflight:-100}"
 say ""
 say "| publish rate | lot messages | p50 ms | p90 ms | p99 ms | max ms | daemon's part: p50, p99 at most (ms) | daemon CPU | load average after |"
 say "|---|---|---|---|---|---|---|---|---|"
@@ -94,15 +83,6 @@ hist_q() {
 		END { for (i = 1; i <= k; i++) if (c[i] >= q * c[k]) { print (le[i] == "+Inf" ? "inf" : le[i] * 1000); exit } }' \
 		"$1" "$2"
 }
-cpu_ticks() {
-	local st
-	read -r st <"/proc/$1/stat"
-	st=${st##*) }
-	# shellcheck disable=SC2086  # split into fields on purpose
-	set -- $st
-	echo $(( ${12} + ${13} ))
-}
-
 for rate in ${rates//,/ }; do
 	# arrivals: epoch seconds.nanoseconds, retain flag, topic, payload (the retained messages
 	# of the rates before, handed over at the subscription, are not this rate's)

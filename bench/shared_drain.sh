@@ -43,24 +43,8 @@ for v in "$messages" "$lots" "$rounds"; do
 done
 [[ $groups =~ ^[1-9](,[1-9])*$ ]] || { echo "bench/shared_drain.sh: --groups wants N[,N...] of 1-9" >&2; exit 2; }
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PF_SOURCE_DIR=${PF_SOURCE_DIR:-$(cd "$here/.." && pwd)}
-export PF_SOURCE_DIR
-export PF_TEST_NAME=bench
-# shellcheck source-path=SCRIPTDIR/.. source=tests/lib/env.sh
-source "$PF_SOURCE_DIR/tests/lib/env.sh"
-pf_env_init
-[[ -x $PF_DAEMON && -x $PF_SIM && -x $PF_CTL ]] ||
-	pf_fail "build first: $PF_DAEMON, $PF_SIM and $PF_CTL are needed (PF_BUILD_DIR=$PF_BUILD_DIR)"
-report=$PF_TMP/report.md
-say() { printf '%s\n' "$*" | tee -a "$report"; }
-now_ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $(( 10#$t / 1000 )); }
-calc() { awk "BEGIN { printf \"%s\", $1 }"; }
-busy() { # "BUSY TOTAL" clock ticks of the machine (everything but idle and iowait)
-	local user nice sys idle iowait irq softirq steal
-	read -r _ user nice sys idle iowait irq softirq steal _ </proc/stat
-	echo "$(( user + nice + sys + irq + softirq + steal )) $(( user + nice + sys + idle + iowait + irq + softirq + steal ))"
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 pf_pg_start
 pf_pg_migrate
@@ -70,9 +54,7 @@ pf_mqtt_start "max_queued_messages 0" "max_inflight_messages 0"
 
 say "# parkfeed: drain of one backlog by 1, 2 and 3 daemons in one shared group, $(date '+%F %T %Z')"
 say ""
-say "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo);" \
-	"$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); load average at" \
-	"start $(cut -d' ' -f1-3 /proc/loadavg)"
+say "$(host_line)"
 say "backlog $messages messages over $lots lots, daemons at their defaults; every round a fresh"
 say "broker session store, a new base time (no row is a repeat)"
 say ""

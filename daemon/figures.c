@@ -89,32 +89,35 @@ static void histogram(struct pf_buf *m, const char *name, const char *help, cons
 	out(m, "%s_sum %.17g\n%s_count %" PRIu64 "\n", name, h->sum, name, h->count);
 }
 
-/* The live feed's messages by kind, and the echo's ([feed]). */
-static void render_feed(struct pf_buf *m, const struct pf_figures *f)
+/* A counter of the feed's lot and district messages, and of the echoed rejects when there
+ * is such a figure (rejected >= 0). */
+static void by_kind(struct pf_buf *m, const char *name, const char *help, const uint64_t v[2],
+		    int64_t rejected)
 {
 	static const char *const kinds[2] = {"lot", "district"};
 
-	head(m, "parkfeed_feed_published_total", "counter",
-	     "Messages published: the live feed's (retained, QoS 1) and rejects told to their lot "
-	     "(kind=\"rejected\", QoS 0).");
+	head(m, name, "counter", help);
 	for (int k = 0; k < 2; k++)
-		out(m, "parkfeed_feed_published_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
-		    f->feed_published[k]);
-	out(m, "parkfeed_feed_published_total{kind=\"rejected\"} %" PRIu64 "\n", f->feed_echoes);
-	head(m, "parkfeed_feed_coalesced_total", "counter",
-	     "Changes of a lot or district not published on their own: a newer one replaced "
-	     "them first.");
-	for (int k = 0; k < 2; k++)
-		out(m, "parkfeed_feed_coalesced_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
-		    f->feed_coalesced[k]);
-	head(m, "parkfeed_feed_dropped_total", "counter",
-	     "Changes given up: [feed] queue_max reached, a publish the broker connection refused, "
-	     "a lot past the lots tracked; rejects not told (no broker connection).");
-	for (int k = 0; k < 2; k++)
-		out(m, "parkfeed_feed_dropped_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
-		    f->feed_dropped[k]);
-	out(m, "parkfeed_feed_dropped_total{kind=\"rejected\"} %" PRIu64 "\n",
-	    f->feed_echoes_dropped);
+		out(m, "%s{kind=\"%s\"} %" PRIu64 "\n", name, kinds[k], v[k]);
+	if (rejected >= 0)
+		out(m, "%s{kind=\"rejected\"} %" PRId64 "\n", name, rejected);
+}
+
+/* The live feed's messages by kind, and the echo's ([feed]). */
+static void render_feed(struct pf_buf *m, const struct pf_figures *f)
+{
+	by_kind(m, "parkfeed_feed_published_total",
+		"Messages published: the live feed's (retained, QoS 1) and rejects told to their "
+		"lot (kind=\"rejected\", QoS 0).",
+		f->feed_published, (int64_t)f->feed_echoes);
+	by_kind(m, "parkfeed_feed_coalesced_total",
+		"Changes of a lot or district not published on their own: a newer one replaced "
+		"them first.",
+		f->feed_coalesced, -1);
+	by_kind(m, "parkfeed_feed_dropped_total",
+		"Changes given up: [feed] queue_max reached, a publish the broker connection "
+		"refused, a lot past the lots tracked; rejects not told (no broker connection).",
+		f->feed_dropped, (int64_t)f->feed_echoes_dropped);
 	gauge(m, "parkfeed_feed_queued", "Feed messages waiting to be published.",
 	      (double)f->feed_queued);
 	gauge(m, "parkfeed_feed_asking",
