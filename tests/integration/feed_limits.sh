@@ -131,17 +131,22 @@ ctrl addRoleACL loadgen publishClientSend 'parking/#' allow
 ctrl addRoleACL loadgen subscribePattern '#' allow
 ctrl addRoleACL loadgen publishClientReceive '#' allow
 ctrl addClientRole loadgen loadgen
-refused_conf() { # FILE FEED_PREFIX
+# as_daemon FILE FEED_PREFIX: the daemon parkfeed-1 of the sync, publishing its feed there
+as_daemon() {
 	feed_conf "$1" feed.topic_prefix="$2" mqtt.client_id=parkfeed-1 mqtt.username=parkfeed-1 \
 		mqtt.password_file="$PF_TMP/daemon.pw"
+	pf_daemon_start "$1"
+	pf_daemon_wait_log 'mqtt: connected' 20
+}
+# load SEED COUNT AGE_S: 30 lots' observations through the test client
+load() {
+	"$PF_SIM" --port "$PF_MQTT_PORT" --username loadgen --password-file loadgen.pw --seed "$1" \
+		--lots 30 --count "$2" --burst --seq --base-time $(( $(date +%s) - $3 )) >sim.out ||
+		pf_fail "parkfeed-sim: $(cat sim.out)"
 }
 before=$(pf_psql "SELECT count(*) FROM parking.occupancy")
-refused_conf c.conf elsewhere
-pf_daemon_start c.conf
-pf_daemon_wait_log 'mqtt: connected' 20
-"$PF_SIM" --port "$PF_MQTT_PORT" --username loadgen --password-file loadgen.pw --seed 3 \
-	--lots 30 --count 300 --burst --seq --base-time $(( $(date +%s) - 3600 )) >sim.out ||
-	pf_fail "parkfeed-sim: $(cat sim.out)"
+as_daemon c.conf elsewhere
+load 3 300 3600
 pf_wait_sql "SELECT count(*) FROM parking.occupancy" $(( before + 300 )) 30 \
 	"every row stored while the broker refuses the feed"
 settled 300
@@ -151,12 +156,8 @@ pf_wait_metric parkfeed_feed_inflight 0 20
 sub -u loadgen -P loadgen-pw-1 -t 'elsewhere/#' --retained-only -W 2 >refused.txt 2>/dev/null || true
 pf_assert_eq "$(wc -l <refused.txt)" 0 "messages the broker should have refused"
 pf_daemon_stop
-refused_conf d.conf availability
-pf_daemon_start d.conf
-pf_daemon_wait_log 'mqtt: connected' 20
-"$PF_SIM" --port "$PF_MQTT_PORT" --username loadgen --password-file loadgen.pw --seed 4 \
-	--lots 30 --count 30 --burst --seq --base-time $(( $(date +%s) - 60 )) >sim.out ||
-	pf_fail "parkfeed-sim: $(cat sim.out)"
+as_daemon d.conf availability
+load 4 30 60
 pf_wait_metric 'parkfeed_feed_published_total{kind="lot"}' 30 30
 pf_wait_metric parkfeed_feed_inflight 0 20
 sub -u loadgen -P loadgen-pw-1 -t 'availability/lots/+' --retained-only -W 2 >granted.txt \
