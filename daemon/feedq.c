@@ -245,7 +245,8 @@ static int cmp_obs(const void *a, const void *b)
 void pf_feedq_committed(struct pf_feedq *q, struct pf_feedq_txn *t, uint64_t now_ns)
 {
 	q->st.dropped[PF_FEEDQ_LOT] += t->untracked;
-	qsort(t->o, t->n, sizeof(*t->o), cmp_obs);
+	if (t->n > 1) /* a transaction of rejects and statuses has none (and t->o may be NULL) */
+		qsort(t->o, t->n, sizeof(*t->o), cmp_obs);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct txn_obs *e = &t->o[i];
 		struct item *it = &q->items[e->item];

@@ -137,6 +137,8 @@ static void test_lot_and_district(void **state)
 
 	(void)state;
 	ask_lots(q, NULL);
+	commit(q, NULL, 0, 1); /* a transaction of rejects and statuses only */
+	ask_lots(q, NULL);
 	commit1(q, "JZ-SY-001", T0, 40, 5);
 	assert_true(pf_feedq_want_lots(q));
 	assert_int_equal(st(q)->asking, 1);
