@@ -65,6 +65,11 @@ struct pf_config {
 	struct {
 		int ready_timeout; /* 30 s (1..3600): READY=1 by then, degraded if need be */
 	} systemd;
+	struct {
+		char *conninfo;	     /* "" = [postgres] conninfo */
+		char *user;	     /* parkfeed_maintain; "" = the conninfo's user */
+		char *password_file; /* "" = none; as postgres.password_file */
+	} maintain;		     /* parkfeedctl maintain only */
 
 	/* [aliases] vendor_field = native_field (ts,total,free,occupied,seq,status);
 	 * built-in defaults first, then the file's. */
