@@ -12,7 +12,11 @@
 struct ctl_opts {
 	const char *conninfo; /* -d */
 	const char *config;   /* -c */
+	bool maintain_login;  /* with -c: connect as [maintain] says, not [postgres] */
 };
+
+/* Serialises migrate and maintain runs on one database (two at once: the second waits). */
+#define CTL_LOCK_KEY "7305710165218238470"
 
 /* One schema/NNN_name.sql file, embedded at build time (schema_sql.c, generated). */
 struct ctl_migration {
@@ -25,6 +29,9 @@ extern const size_t ctl_n_migrations;
 
 /* conn.c */
 PGconn *ctl__connect(const struct ctl_opts *o);
+/* The session's time zone, set by ctl__connect: -c FILE's [ingest] local_timezone or
+ * Asia/Shanghai. */
+const char *ctl__session_zone(void);
 /* "parkfeedctl: " + message on one line, to stderr. */
 void ctl__err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a failed result (primary message and hint) on one line, with a prefix. */
@@ -62,5 +69,6 @@ int ctl_progress(const struct ctl_opts *o, int argc, char **argv);
 int ctl_status(const struct ctl_opts *o, int argc, char **argv);
 int ctl_access(const struct ctl_opts *o, int argc, char **argv);
 int ctl_limits(const struct ctl_opts *o, int argc, char **argv);
+int ctl_retention(const struct ctl_opts *o, int argc, char **argv);
 
 #endif
