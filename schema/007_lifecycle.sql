@@ -671,7 +671,8 @@ BEGIN
 		UPDATE parking.rollup_backfill SET after_lot = bound WHERE lo = b.lo AND hi = b.hi;
 	END IF;
 	RETURN format('rolled up %s lot-hour(s) of data stored before rollups existed (%s .. %s, '
-		      'lots %s .. %s)%s', n, b.lo, b.hi, coalesce(b.after_lot, 'first'),
+		      'lots %s .. %s)%s', n, to_char(b.lo, 'YYYY-MM-DD HH24:MI'),
+		      to_char(b.hi, 'YYYY-MM-DD HH24:MI'), coalesce(b.after_lot, 'first'),
 		      coalesce(bound, 'last'),
 		      CASE WHEN bound IS NULL THEN '; range done' ELSE '' END);
 END
@@ -797,6 +798,7 @@ DECLARE
 	t       timestamptz := parking.maintenance_clock(p_now);
 	pol     parking.retention;
 	cut     date;
+	asked   date;
 	cut_ts  timestamptz;
 	drops   text[];
 	r       record;
@@ -862,10 +864,13 @@ BEGIN
 			END IF;
 		END IF;
 		UPDATE parking.rollup_state SET raw_kept_from = greatest(raw_kept_from, cut);
-		RETURN NEXT format('raw occupancy: kept from %s (%s)', cut,
+		asked := (date_trunc('month', t AT TIME ZONE 'Asia/Shanghai')
+			  - make_interval(months => coalesce(p_retain_months, pol.raw_months)))::date;
+		RETURN NEXT format('raw occupancy: kept from %s (%s%s)', cut,
 				   CASE WHEN p_retain_months IS NOT NULL
 					THEN format('--retain-months %s', p_retain_months)
-					ELSE format('policy: %s months', pol.raw_months) END);
+					ELSE format('policy: %s months', pol.raw_months) END,
+				   CASE WHEN asked < cut THEN '; older months were dropped before' ELSE '' END);
 	END IF;
 
 	IF NOT pol.policy_set THEN
