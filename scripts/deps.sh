@@ -17,6 +17,8 @@ packages=(
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
 	# systemd units, metrics and the Debian package (tests/integration/{metrics,package}.sh)
 	curl systemd dpkg-dev adduser
+	# Grafana dashboards checked against PostgreSQL and promtool (tests/integration/dashboards.sh)
+	jq prometheus
 	# fuzzing
 	clang libclang-rt-14-dev openssl
 )
