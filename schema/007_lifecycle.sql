@@ -722,8 +722,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	WITH batch AS (
-		SELECT w.lot_id, w.hour FROM parking.rollup_work w ORDER BY w.hour, w.lot_id
-		LIMIT p_max
+		SELECT w.lot_id, w.hour FROM parking.rollup_work w ORDER BY w.lot_id, w.hour
+		LIMIT p_max   -- the primary key's order: no sort of a large backlog per step
 	), done AS (
 		DELETE FROM parking.rollup_work w USING batch b
 		WHERE w.lot_id = b.lot_id AND w.hour = b.hour

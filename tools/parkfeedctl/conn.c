@@ -224,6 +224,25 @@ int ctl__emit(struct pf_buf *b)
 	return 0;
 }
 
+int ctl__show_or_set(const struct ctl_opts *o, int argc, char **argv, const char *usage,
+		     int (*show)(const struct ctl_opts *, int, char **),
+		     int (*set)(const struct ctl_opts *, int, char **))
+{
+	if (ctl__wants_help(argc, argv)) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (argc < 2 || argv[1][0] == '-')
+		return show(o, argc, argv);
+	if (strcmp(argv[1], "show") == 0)
+		return show(o, argc - 1, argv + 1);
+	if (strcmp(argv[1], "set") == 0)
+		return set(o, argc - 1, argv + 1);
+	ctl__err("%s: unknown subcommand '%s'; see parkfeedctl %s --help", argv[0], argv[1],
+		 argv[0]);
+	return 2;
+}
+
 bool ctl__wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {

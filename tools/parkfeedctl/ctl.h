@@ -47,6 +47,10 @@ const char *ctl__actor(void);
 const char *ctl__val(const PGresult *res, int row, int col);
 /* Write a rendered buffer to stdout; 0 or -1 (reported). */
 int ctl__emit(struct pf_buf *b);
+/* COMMAND [show] [OPTIONS] | COMMAND set [OPTIONS] (limits, retention): --help prints usage. */
+int ctl__show_or_set(const struct ctl_opts *o, int argc, char **argv, const char *usage,
+		     int (*show)(const struct ctl_opts *, int, char **),
+		     int (*set)(const struct ctl_opts *, int, char **));
 /* getopt_long loop helper: does argv hold --help or -h among its options? */
 bool ctl__wants_help(int argc, char **argv);
 /* Parse a decimal integer in [lo, hi]; 0 or -1. */

@@ -134,16 +134,5 @@ static int limits_set(const struct ctl_opts *o, int argc, char **argv)
 
 int ctl_limits(const struct ctl_opts *o, int argc, char **argv)
 {
-	if (ctl__wants_help(argc, argv)) {
-		fputs(limits_usage, stdout);
-		return 0;
-	}
-	if (argc < 2 || argv[1][0] == '-')
-		return limits_show(o, argc, argv);
-	if (strcmp(argv[1], "show") == 0)
-		return limits_show(o, argc - 1, argv + 1);
-	if (strcmp(argv[1], "set") == 0)
-		return limits_set(o, argc - 1, argv + 1);
-	ctl__err("limits: unknown subcommand '%s'; see parkfeedctl limits --help", argv[1]);
-	return 2;
+	return ctl__show_or_set(o, argc, argv, limits_usage, limits_show, limits_set);
 }

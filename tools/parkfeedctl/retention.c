@@ -160,16 +160,5 @@ static int retention_set(const struct ctl_opts *o, int argc, char **argv)
 
 int ctl_retention(const struct ctl_opts *o, int argc, char **argv)
 {
-	if (ctl__wants_help(argc, argv)) {
-		fputs(retention_usage, stdout);
-		return 0;
-	}
-	if (argc < 2 || argv[1][0] == '-')
-		return retention_show(o, argc, argv);
-	if (strcmp(argv[1], "show") == 0)
-		return retention_show(o, argc - 1, argv + 1);
-	if (strcmp(argv[1], "set") == 0)
-		return retention_set(o, argc - 1, argv + 1);
-	ctl__err("retention: unknown subcommand '%s'; see parkfeedctl retention --help", argv[1]);
-	return 2;
+	return ctl__show_or_set(o, argc, argv, retention_usage, retention_show, retention_set);
 }
