@@ -217,6 +217,31 @@ pf_assert_eq "$(pf_psql "SELECT samples, free_min, free_max FROM parking.occupan
 	WHERE lot_id = 'JZ-JF-001' AND hour = timestamptz '$hour'")" "2|10|20" \
 	"the row committed during the claim is in the rollup"
 
+# ---- a writer that waited for a claim records its lot-hour again --------------------------
+# Its marker for the hour exists when its next insert starts; a claim deletes it while that
+# insert waits for the claim's lock. The trigger must then see the marker gone and add one:
+# the rows of that insert are committed after maintain's recompute may have run.
+mkfifo writer.in
+psql -XAtq -v ON_ERROR_STOP=1 -d "$PF_DAEMON_CONNINFO" <writer.in >writer.out 2>&1 &
+writer=$!
+pf_track_pid "$writer"
+exec 8>writer.in
+hour=$(pf_psql "SELECT date_trunc('hour', now()) + interval '5 hours'")
+marked="SELECT count(*) FROM parking.rollup_pending WHERE lot_id = 'JZ-JF-001' AND hour = '$hour'"
+printf '%s;\n' "$(ingest_sql "$(us '1 minute')" 30)" >&8
+pf_wait_sql "$marked" 1 30 "the writer's first marker"
+hold_open "$PF_PG_SUPER_CONNINFO"
+hold_sql "BEGIN" >/dev/null
+pf_assert_eq "$(hold_sql "SELECT parking.rollup_claim() > 0")" t "claimed"
+printf '%s;\n' "$(ingest_sql "$(us '2 minutes')" 40)" >&8
+pf_wait_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'pf_daemon'
+	AND wait_event_type = 'Lock' AND wait_event = 'relation'" 1 30 "the writer waits for the claim"
+hold_sql "COMMIT" >/dev/null
+hold_close
+pf_wait_sql "$marked" 1 30 "the writer marked the hour again after the claim"
+exec 8>&-
+wait "$writer" || pf_fail "writer session: $(cat writer.out)"
+
 # ---- a drop that cannot lock the table gives up, nothing dropped ----------------------------
 # rows of two months ago, which --retain-months 1 drops
 pf_lc_feed "JZ-SY-001" "$(pf_psql "SELECT now() - interval '2 months'")" \
