@@ -224,6 +224,44 @@ int ctl__emit(struct pf_buf *b)
 	return 0;
 }
 
+int ctl__show_query(const struct ctl_opts *o, int argc, char **argv, const char *what,
+		    const char *sql, const bool *right_align)
+{
+	static const struct option longopts[] = {
+		{"format", required_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
+	enum ctl_format fmt = CTL_FMT_TABLE;
+	PGconn *conn;
+	PGresult *res;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		if (c != 'f') {
+			ctl__err("%s: unknown option %s; see parkfeedctl %.*s --help", what,
+				 argv[optind - 1], (int)strcspn(what, " "), what);
+			return 2;
+		}
+		if (ctl__parse_format(optarg, false, &fmt) < 0) {
+			ctl__err("%s: --format is table, csv or json, not '%s'", what, optarg);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		ctl__err("%s: unexpected argument '%s'", what, argv[optind]);
+		return 2;
+	}
+	conn = ctl__connect(o);
+	if (!conn)
+		return 1;
+	res = ctl__exec(conn, what, sql, 0, NULL);
+	rc = res && ctl__print_result(res, fmt, right_align) == 0 ? 0 : 1;
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
 int ctl__show_or_set(const struct ctl_opts *o, int argc, char **argv, const char *usage,
 		     int (*show)(const struct ctl_opts *, int, char **),
 		     int (*set)(const struct ctl_opts *, int, char **))

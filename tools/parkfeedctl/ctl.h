@@ -47,6 +47,10 @@ const char *ctl__actor(void);
 const char *ctl__val(const PGresult *res, int row, int col);
 /* Write a rendered buffer to stdout; 0 or -1 (reported). */
 int ctl__emit(struct pf_buf *b);
+/* COMMAND [show] [--format table|csv|json]: run one query and print its rows; what ("limits
+ * show") names it in errors, its first word the command whose --help to see. */
+int ctl__show_query(const struct ctl_opts *o, int argc, char **argv, const char *what,
+		    const char *sql, const bool *right_align);
 /* COMMAND [show] [OPTIONS] | COMMAND set [OPTIONS] (limits, retention): --help prints usage. */
 int ctl__show_or_set(const struct ctl_opts *o, int argc, char **argv, const char *usage,
 		     int (*show)(const struct ctl_opts *, int, char **),

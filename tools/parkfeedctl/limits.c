@@ -19,37 +19,10 @@ static const char limits_usage[] =
 
 static int limits_show(const struct ctl_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"format", required_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
-	};
 	static const bool right[] = {false, true, true};
-	enum ctl_format fmt = CTL_FMT_TABLE;
-	PGconn *conn;
-	PGresult *res;
-	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-		if (c != 'f') {
-			ctl__err("limits show: unknown option %s; see parkfeedctl limits --help",
-				 argv[optind - 1]);
-			return 2;
-		}
-		if (ctl__parse_format(optarg, false, &fmt) < 0) {
-			ctl__err("limits show: --format is table, csv or json, not '%s'", optarg);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		ctl__err("limits show: unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
-	conn = ctl__connect(o);
-	if (!conn)
-		return 1;
-	res = ctl__exec(
-		conn, "limits show",
+	return ctl__show_query(
+		o, argc, argv, "limits show",
 		"WITH l AS (SELECT * FROM parking.ingest_limits), "
 		"u AS (SELECT count(*) AS n_all, count(*) FILTER (WHERE created_at > "
 		"      now() - interval '1 hour') AS n_hour "
@@ -72,11 +45,7 @@ static int limits_show(const struct ctl_opts *o, int argc, char **argv)
 		"                'never'), NULL FROM l "
 		"UNION ALL SELECT 'changed', to_char(l.changed_at, "
 		"       'YYYY-MM-DD HH24:MI:SSOF') || ' by ' || l.changed_by, NULL FROM l",
-		0, NULL);
-	rc = res && ctl__print_result(res, fmt, right) == 0 ? 0 : 1;
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
+		right);
 }
 
 static int limits_set(const struct ctl_opts *o, int argc, char **argv)

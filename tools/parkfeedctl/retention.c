@@ -19,38 +19,8 @@ static const char retention_usage[] =
 
 static int retention_show(const struct ctl_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"format", required_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
-	};
-	enum ctl_format fmt = CTL_FMT_TABLE;
-	PGconn *conn;
-	PGresult *res;
-	int c, rc;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-		if (c != 'f') {
-			ctl__err(
-				"retention show: unknown option %s; see parkfeedctl retention --help",
-				argv[optind - 1]);
-			return 2;
-		}
-		if (ctl__parse_format(optarg, false, &fmt) < 0) {
-			ctl__err("retention show: --format is table, csv or json, not '%s'",
-				 optarg);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		ctl__err("retention show: unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
-	conn = ctl__connect(o);
-	if (!conn)
-		return 1;
-	res = ctl__exec(
-		conn, "retention show",
+	return ctl__show_query(
+		o, argc, argv, "retention show",
 		"WITH r AS (SELECT * FROM parking.retention), "
 		"s AS (SELECT * FROM parking.rollup_state), "
 		"p AS (SELECT count(*) AS n, min(substr(c.relname, 12)) AS first, "
@@ -78,11 +48,7 @@ static int retention_show(const struct ctl_opts *o, int argc, char **argv)
 		"UNION ALL SELECT 'audit trails', 'kept for good', NULL "
 		"UNION ALL SELECT 'policy changed', to_char(r.changed_at, "
 		"       'YYYY-MM-DD HH24:MI:SSOF') || ' by ' || r.changed_by, NULL FROM r",
-		0, NULL);
-	rc = res && ctl__print_result(res, fmt, NULL) == 0 ? 0 : 1;
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
+		NULL);
 }
 
 /* N in [1, max], or "forever" (0 for set_retention). */
