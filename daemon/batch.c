@@ -8,13 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "pf_batch.h"
+#include "pf_buf.h"
 #include "pf_utf8.h"
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
 
 enum {
 	/* occupancy */
@@ -33,37 +30,26 @@ enum { S_LOT, S_RECEIVED, S_ONLINE, S_SYSTEM, S_VERSION, S_PROTOCOL, S_COMPLIANT
 enum { R_RECEIVED, R_TOPIC, R_LOT, R_REASON, R_DETAIL, R_PAYLOAD, R_PAYLOAD_LEN, R__N };
 
 struct pf_batch {
-	struct sbuf occ[O__N], st[S__N], rej[R__N];
+	struct pf_buf occ[O__N], st[S__N], rej[R__N];
 	size_t n_occ, n_st, n_rej;
 	int64_t oldest;
 	bool oom;
 };
 
-static int grow(struct sbuf *s, size_t need)
+/* Room for need bytes and the closing brace (pf_buf keeps room for the NUL). */
+static int grow(struct pf_buf *s, size_t need)
 {
-	size_t cap = s->cap ? s->cap : 256;
-	char *p;
-
-	if (s->len + need + 2 <= s->cap) /* +2: the closing brace and NUL */
-		return 0;
-	while (cap < s->len + need + 2)
-		cap *= 2;
-	p = realloc(s->p, cap);
-	if (!p)
-		return -ENOMEM;
-	s->p = p;
-	s->cap = cap;
-	return 0;
+	return pf_buf_reserve(s, need + 1) < 0 ? -ENOMEM : 0;
 }
 
-static void put(struct sbuf *s, const char *data, size_t n)
+static void put(struct pf_buf *s, const char *data, size_t n)
 {
 	memcpy(s->p + s->len, data, n);
 	s->len += n;
 }
 
 /* Opens the element: '{' before the first, ',' before the others. */
-static int begin(struct sbuf *s, size_t n_before, size_t need)
+static int begin(struct pf_buf *s, size_t n_before, size_t need)
 {
 	if (grow(s, need + 1) < 0)
 		return -ENOMEM;
@@ -71,7 +57,7 @@ static int begin(struct sbuf *s, size_t n_before, size_t need)
 	return 0;
 }
 
-static int add_raw(struct sbuf *s, size_t n_before, const char *text)
+static int add_raw(struct pf_buf *s, size_t n_before, const char *text)
 {
 	size_t n = strlen(text);
 
@@ -81,7 +67,7 @@ static int add_raw(struct sbuf *s, size_t n_before, const char *text)
 	return 0;
 }
 
-static int add_i64(struct sbuf *s, size_t n_before, int64_t v)
+static int add_i64(struct pf_buf *s, size_t n_before, int64_t v)
 {
 	/* By hand: snprintf was a twentieth of the daemon's CPU in a backlog drain. */
 	char tmp[24], *end = tmp + sizeof(tmp), *p = end;
@@ -103,7 +89,7 @@ static int add_i64(struct sbuf *s, size_t n_before, int64_t v)
  * A quoted element. PostgreSQL text cannot hold NUL or invalid UTF-8, and one such value
  * would make the server refuse the whole batch: replace them with U+FFFD here.
  */
-static int add_text(struct sbuf *s, size_t n_before, const char *text, size_t n)
+static int add_text(struct pf_buf *s, size_t n_before, const char *text, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)text;
 
@@ -126,7 +112,7 @@ static int add_text(struct sbuf *s, size_t n_before, const char *text, size_t n)
 	return 0;
 }
 
-static int add_str(struct sbuf *s, size_t n_before, const char *text)
+static int add_str(struct pf_buf *s, size_t n_before, const char *text)
 {
 	if (!text || !text[0])
 		return add_raw(s, n_before, "NULL");
@@ -134,7 +120,7 @@ static int add_str(struct sbuf *s, size_t n_before, const char *text)
 }
 
 /* bytea inside an array literal: "\\x..." (the backslash itself escaped). */
-static int add_bytea(struct sbuf *s, size_t n_before, const uint8_t *data, size_t n)
+static int add_bytea(struct pf_buf *s, size_t n_before, const uint8_t *data, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 
@@ -207,10 +193,10 @@ struct pf_batch *pf_batch_new(void)
 	return calloc(1, sizeof(struct pf_batch));
 }
 
-static void free_bufs(struct sbuf *s, int n)
+static void free_bufs(struct pf_buf *s, int n)
 {
 	for (int i = 0; i < n; i++)
-		free(s[i].p);
+		pf_buf_free(&s[i]);
 }
 
 void pf_batch_free(struct pf_batch *b)
@@ -223,10 +209,12 @@ void pf_batch_free(struct pf_batch *b)
 	free(b);
 }
 
-static void reset_bufs(struct sbuf *s, int n)
+static void reset_bufs(struct pf_buf *s, int n)
 {
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		s[i].len = 0;
+		s[i].oom = false;
+	}
 }
 
 void pf_batch_reset(struct pf_batch *b)
@@ -273,7 +261,7 @@ size_t pf_batch_records(const struct pf_batch *b)
 	return b->n_occ + b->n_st + b->n_rej;
 }
 
-static size_t bytes_of(const struct sbuf *s, int n)
+static size_t bytes_of(const struct pf_buf *s, int n)
 {
 	size_t sum = 0;
 
@@ -293,29 +281,29 @@ int64_t pf_batch_oldest(const struct pf_batch *b)
 }
 
 /* grow() always leaves room for these two bytes. */
-static const char *finish(struct sbuf *s)
+static const char *finish(struct pf_buf *s)
 {
 	s->p[s->len] = '}';
 	s->p[s->len + 1] = '\0';
 	return s->p;
 }
 
-static void describe(struct pf_db_query *q, enum pf_db_stmt stmt, struct sbuf *s, int n)
+static void describe(struct pf_ingest_query *q, enum pf_ingest_call call, struct pf_buf *s, int n)
 {
-	q->stmt = stmt;
+	q->call = call;
 	for (int i = 0; i < n; i++)
 		q->params[i] = finish(&s[i]);
 }
 
-int pf_batch_queries(struct pf_batch *b, struct pf_db_query *q)
+int pf_batch_queries(struct pf_batch *b, struct pf_ingest_query *q)
 {
 	int nq = 0;
 
 	if (b->n_occ)
-		describe(&q[nq++], PF_DB_OCCUPANCY, b->occ, O__N);
+		describe(&q[nq++], PF_INGEST_OCCUPANCY, b->occ, O__N);
 	if (b->n_st)
-		describe(&q[nq++], PF_DB_STATUS, b->st, S__N);
+		describe(&q[nq++], PF_INGEST_STATUS, b->st, S__N);
 	if (b->n_rej)
-		describe(&q[nq++], PF_DB_REJECTED, b->rej, R__N);
+		describe(&q[nq++], PF_INGEST_REJECTED, b->rej, R__N);
 	return nq;
 }

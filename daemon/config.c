@@ -116,6 +116,9 @@ static const struct config__key keys[] = {
 	      "below 500 msg/s, longest pause to gather messages into one flush (0: none)"),
 	K_INT("ingest", "pipeline_depth", ingest.pipeline_depth, "4", 1, 64, false,
 	      "batches in flight to PostgreSQL"),
+	K_INT("ingest", "stall_timeout", ingest.stall_timeout, "30", 0, 3600, true,
+	      "seconds without a commit while records wait before the database connection is "
+	      "given up and made again (0: never)"),
 	K_INT("ingest", "reject_burst", ingest.reject_burst, "100", 0, 1000000, false,
 	      "rejects per lot per minute stored in full (0: no limit)"),
 	K_INT("ingest", "reject_sample", ingest.reject_sample, "100", 1, 1000000, false,
@@ -138,6 +141,9 @@ static const struct config__key keys[] = {
 	      "ADDRESS:PORT of the /metrics and /healthz HTTP endpoint; empty = off"),
 	K_SIZE("metrics", "health_spool_bytes", metrics.health_spool_bytes, "64M", 0, 1 * TiB, true,
 	       "/healthz fails once the spool holds more than this while PostgreSQL is down"),
+	K_INT("metrics", "health_stall_seconds", metrics.health_stall_seconds, "60", 1, 86400, true,
+	      "/healthz fails once records have waited this long with nothing committed while "
+	      "PostgreSQL is connected"),
 
 	K_INT("systemd", "ready_timeout", systemd.ready_timeout, "30", 1, 3600, false,
 	      "seconds to wait for the broker before reporting ready (degraded) anyway"),
@@ -579,7 +585,7 @@ static int check_listen(const char *v, char *why, size_t whylen)
 	if (v[0] && pf_config_parse_listen(v, &ss, &len) < 0) {
 		snprintf(why, whylen,
 			 "\"%s\" is not ADDRESS:PORT (allowed: empty = off, a numeric IPv4 "
-			 "address or [IPv6] address, then :1..65535, e.g. 127.0.0.1:9187)",
+			 "address or [IPv6] address, then :1..65535, e.g. 127.0.0.1:8187)",
 			 v);
 		return -EINVAL;
 	}
@@ -995,6 +1001,52 @@ int pf_config_diff_nonreloadable(const struct pf_config *a, const struct pf_conf
 				 size_t errlen)
 {
 	return config__diff(a, b, false, err, errlen);
+}
+
+#define SWAP(a, b)                                                                                 \
+	do {                                                                                       \
+		__typeof__(a) swap_tmp_ = (a);                                                     \
+		(a) = (b);                                                                         \
+		(b) = swap_tmp_;                                                                   \
+	} while (0)
+
+/* One key's value: swapped, so that freeing `from` frees what `to` held before. */
+static void swap_key(struct pf_config *to, struct pf_config *from, const struct config__key *k)
+{
+	void *a = field_ptr(to, k), *b = field_ptr(from, k);
+
+	switch (k->type) {
+	case CT_STRING:
+		SWAP(*(char **)a, *(char **)b);
+		break;
+	case CT_INT:
+	case CT_ENUM:
+		SWAP(*(int *)a, *(int *)b);
+		break;
+	case CT_SIZE:
+		SWAP(*(int64_t *)a, *(int64_t *)b);
+		break;
+	case CT_BOOL:
+		SWAP(*(bool *)a, *(bool *)b);
+		break;
+	}
+}
+
+void pf_config_apply_reloadable(struct pf_config *cur, struct pf_config *next)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (keys[i].reloadable)
+			swap_key(cur, next, &keys[i]);
+	/* What the reloadable keys and [aliases] were parsed into. */
+	SWAP(cur->protocols_buf, next->protocols_buf);
+	SWAP(cur->n_protocols, next->n_protocols);
+	for (size_t i = 0; i < PF_MAX_PROTOCOLS; i++)
+		SWAP(cur->protocols[i], next->protocols[i]);
+	SWAP(cur->n_aliases, next->n_aliases);
+	for (size_t i = 0; i < PF_MAX_ALIASES; i++) {
+		SWAP(cur->aliases[i], next->aliases[i]);
+		SWAP(cur->alias_names[i], next->alias_names[i]);
+	}
 }
 
 const char *config__key(size_t i, const char **section, const char **def)

@@ -2,7 +2,13 @@
  * The PostgreSQL side: libpq without a single blocking call. Connects with PQconnectPoll,
  * then stays in pipeline mode: each transaction is a few prepared statement calls and a
  * Sync, and several can be in flight. The Sync's result is the durable point.
+ *
+ * The connection is a state machine (enum pf_db_state in db.h); set_state() is the only
+ * place a state changes. A failure noticed anywhere closes the connection at once (FAILED),
+ * and what was in flight is reported from the loop afterwards, so no caller ever sees a
+ * callback from inside its own call.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +20,13 @@
 
 #define BACKOFF_MIN_MS 250
 
+/* The first reconnect delay; a test hook (tests make it short), nothing configures it. */
+int db__backoff_min_ms = BACKOFF_MIN_MS;
+
 struct db__poll {
 	uv_poll_t handle;
 	int fd;
-	int events;
+	int events; /* what the handle watches now; 0 when libuv stopped it */
 	struct pf_db *db;
 };
 
@@ -25,23 +34,57 @@ static const struct {
 	const char *name;
 	int nparams;
 	const char *sql;
-} stmts[PF_DB__NSTMT] = {
-	[PF_DB_OCCUPANCY] =
-		{"pf_occupancy", 9,
-		 "SELECT parking.ingest_occupancy($1::text[], $2::bigint[], $3::bigint[], "
-		 "$4::int[], $5::int[], $6::int[], $7::text[], $8::bigint[], $9::text[])"},
-	[PF_DB_STATUS] = {"pf_status", 7,
-			  "SELECT parking.ingest_status($1::text[], $2::bigint[], $3::boolean[], "
-			  "$4::text[], $5::text[], $6::text[], $7::boolean[])"},
-	[PF_DB_REJECTED] = {"pf_rejected", 7,
-			    "SELECT parking.ingest_rejected($1::bigint[], $2::text[], $3::text[], "
-			    "$4::text[], $5::text[], $6::bytea[], $7::int[])"},
-	[PF_DB_FRESHNESS] = {"pf_freshness", 0,
-			     "SELECT online, stale, offline FROM parking.freshness_counts()"},
+} stmts[PF_INGEST__N] = {
+	[PF_INGEST_OCCUPANCY] = {"pf_occupancy", 9,
+				 "SELECT parking.ingest_occupancy($1::text[], $2::bigint[], "
+				 "$3::bigint[], $4::int[], $5::int[], $6::int[], $7::text[], "
+				 "$8::bigint[], $9::text[])"},
+	[PF_INGEST_STATUS] = {"pf_status", 7,
+			      "SELECT parking.ingest_status($1::text[], $2::bigint[], "
+			      "$3::boolean[], $4::text[], $5::text[], $6::text[], $7::boolean[])"},
+	[PF_INGEST_REJECTED] =
+		{"pf_rejected", 7,
+		 "SELECT parking.ingest_rejected($1::bigint[], $2::text[], $3::text[], "
+		 "$4::text[], $5::text[], $6::bytea[], $7::int[])"},
+};
+#define FRESHNESS_STMT "pf_freshness"
+#define FRESHNESS_SQL "SELECT online, stale, offline FROM parking.freshness_counts()"
+#define N_PREPARED (PF_INGEST__N + 1)
+
+static const char *const state_names[PF_DB__NSTATES] = {
+	[PF_DB_IDLE] = "idle",		 [PF_DB_CONNECTING] = "connecting",
+	[PF_DB_PREPARING] = "preparing", [PF_DB_READY] = "ready",
+	[PF_DB_FAILED] = "failed",	 [PF_DB_BACKOFF] = "backoff",
+	[PF_DB_STOPPED] = "stopped",
 };
 
+/* allowed[from] has bit `to` set for each transition the diagram in db.h shows. */
+#define BIT(s) (1u << (s))
+/* Read only by assert(): unused where NDEBUG is defined (release builds). */
+static const unsigned allowed[PF_DB__NSTATES] __attribute__((unused)) = {
+	[PF_DB_IDLE] = BIT(PF_DB_CONNECTING) | BIT(PF_DB_FAILED) | BIT(PF_DB_STOPPED),
+	[PF_DB_CONNECTING] = BIT(PF_DB_PREPARING) | BIT(PF_DB_FAILED) | BIT(PF_DB_STOPPED),
+	[PF_DB_PREPARING] = BIT(PF_DB_READY) | BIT(PF_DB_FAILED) | BIT(PF_DB_STOPPED),
+	[PF_DB_READY] = BIT(PF_DB_FAILED) | BIT(PF_DB_STOPPED),
+	[PF_DB_FAILED] = BIT(PF_DB_BACKOFF) | BIT(PF_DB_STOPPED),
+	[PF_DB_BACKOFF] = BIT(PF_DB_CONNECTING) | BIT(PF_DB_FAILED) | BIT(PF_DB_STOPPED),
+	[PF_DB_STOPPED] = 0,
+};
+
+static void set_state(struct pf_db *db, enum pf_db_state to)
+{
+	assert(allowed[db->state] & BIT(to));
+	pf_debug("postgres: %s -> %s", state_names[db->state], state_names[to]);
+	db->state = to;
+}
+
+const char *pf_db_state_name(enum pf_db_state s)
+{
+	return s < PF_DB__NSTATES ? state_names[s] : "?";
+}
+
 static void sync_poll(struct pf_db *db);
-static void connection_lost(struct pf_db *db, const char *why);
+static void lose(struct pf_db *db, const char *why);
 
 /* ---- handles ---- */
 
@@ -76,6 +119,17 @@ static void close_poll(struct pf_db *db)
 	uv_close((uv_handle_t *)&p->handle, on_poll_closed);
 }
 
+/* The socket watcher goes first: libuv forbids closing an fd under an active poll handle. */
+static void close_conn(struct pf_db *db)
+{
+	close_poll(db);
+	if (db->conn) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	db->want_write = false;
+}
+
 /* A failing dependency is logged once per change of cause, not per retry. */
 static void note_error(struct pf_db *db, const char *what, const char *detail)
 {
@@ -98,79 +152,125 @@ static void first_line(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
-/* ---- connection ---- */
+/* ---- losing the connection, and reporting it from the loop ---- */
 
 static void on_retry(uv_timer_t *t);
-static void on_poll(uv_poll_t *h, int status, int events);
 
 static void schedule_retry(struct pf_db *db)
 {
 	int cap = db->cfg->postgres.reconnect_max * 1000;
 	int delay;
 
-	close_poll(db);
-	if (db->conn) {
-		PQfinish(db->conn);
-		db->conn = NULL;
-	}
-	uv_timer_stop(&db->connect_timer);
-	if (db->stopped_cb)
-		return;
-	db->state = PF_DB_BACKOFF;
-	db->backoff_ms = db->backoff_ms ? db->backoff_ms * 2 : BACKOFF_MIN_MS;
+	set_state(db, PF_DB_BACKOFF);
+	db->backoff_ms = db->backoff_ms ? db->backoff_ms * 2 : db__backoff_min_ms;
 	if (db->backoff_ms > cap)
 		db->backoff_ms = cap;
 	delay = db->backoff_ms / 2 + (int)(random() % (db->backoff_ms / 2 + 1));
 	uv_timer_start(&db->retry_timer, on_retry, (uint64_t)delay, 0);
 }
 
-static void connect_failed(struct pf_db *db, const char *why)
+/* Take the oldest slot off the FIFO. */
+static void pop(struct pf_db *db, enum db__kind *kind, void **tag, struct pf_db_result *res)
+{
+	int i = db->head;
+
+	*kind = db->fifo[i].kind;
+	*tag = db->fifo[i].tag;
+	*res = db->fifo[i].res;
+	db->head = (db->head + 1) % (PF_DB_MAX_INFLIGHT + 1);
+	db->count--;
+	if (*kind == DB__INGEST)
+		db->ingest--;
+}
+
+/* FAILED, on the next loop iteration: every transaction in flight has an unknown fate (the
+ * caller resends; the ingest functions are idempotent). Then back off and reconnect. */
+static void on_report(uv_timer_t *t)
+{
+	struct pf_db *db = t->data;
+	bool was_ready = db->was_ready;
+
+	if (db->state != PF_DB_FAILED)
+		return;
+	while (db->count > 0) {
+		enum db__kind kind;
+		struct pf_db_result res;
+		void *tag;
+
+		pop(db, &kind, &tag, &res);
+		if (kind != DB__INGEST)
+			continue;
+		res.outcome = PF_DB_LOST;
+		snprintf(res.message, sizeof(res.message), "%s", db->lost_why);
+		db->cb.on_done(db->ctx, tag, &res);
+		if (db->state != PF_DB_FAILED)
+			return; /* stopped from the callback */
+	}
+	db->was_ready = false;
+	schedule_retry(db);
+	if (was_ready && db->cb.on_state)
+		db->cb.on_state(db->ctx, false);
+}
+
+/* The one way out of a connection: close it now, report later. */
+static void lose(struct pf_db *db, const char *why)
 {
 	char line[256];
 
 	first_line(line, sizeof(line), why);
-	note_error(db, "cannot connect", line);
-	schedule_retry(db);
+	if (db->state == PF_DB_FAILED || db->state == PF_DB_STOPPED)
+		return;
+	db->was_ready = db->state == PF_DB_READY;
+	note_error(db, db->was_ready ? "connection lost" : "cannot connect", line);
+	snprintf(db->lost_why, sizeof(db->lost_why), "%s", line);
+	set_state(db, PF_DB_FAILED);
+	close_conn(db);
+	uv_timer_stop(&db->connect_timer);
+	uv_timer_start(&db->report_timer, on_report, 0, 0);
 }
+
+/* ---- connection ---- */
 
 static void on_connect_timeout(uv_timer_t *t)
 {
 	struct pf_db *db = t->data;
 
 	if (db->state == PF_DB_CONNECTING || db->state == PF_DB_PREPARING)
-		connect_failed(db, "timed out ([postgres] connect_timeout)");
+		lose(db, "timed out ([postgres] connect_timeout)");
 }
 
 static void begin_connect(struct pf_db *db)
 {
-	const char *keys[4] = {"dbname", "fallback_application_name", NULL, NULL};
-	const char *vals[4] = {db->cfg->postgres.conninfo, "parkfeedd", NULL, NULL};
+	/* Ours come after the conninfo's keywords (expand_dbname) and so override them: the
+	 * password, a default application name, and UTF-8, which every text column and the
+	 * daemon's records are in (a database in another encoding converts). */
+	const char *keys[5] = {"dbname", "fallback_application_name", "client_encoding", NULL,
+			       NULL};
+	const char *vals[5] = {db->cfg->postgres.conninfo, "parkfeedd", "UTF8", NULL, NULL};
 	char err[256];
 	char *pw = NULL;
 
+	set_state(db, PF_DB_CONNECTING);
 	if (db->cfg->postgres.password_file[0]) {
 		pw = pf_config_read_secret(db->cfg->postgres.password_file, err, sizeof(err));
 		if (!pw) {
-			connect_failed(db, err);
+			lose(db, err);
 			return;
 		}
-		keys[2] = "password";
-		vals[2] = pw;
+		keys[3] = "password";
+		vals[3] = pw;
 	}
-	/* expand_dbname: the conninfo string supplies every keyword; ours come after and
-	 * so override (only the password and a default application name). Host names in
-	 * the conninfo are resolved by libpq with a blocking call: use hostaddr= or an
-	 * address in host= (documented in parkfeed.conf). */
+	/* Host names in the conninfo are resolved by libpq with a blocking call: use hostaddr=
+	 * or an address in host= (documented in parkfeed.conf). */
 	db->conn = PQconnectStartParams(keys, vals, 1);
 	if (pw) {
 		explicit_bzero(pw, strlen(pw));
 		free(pw);
 	}
 	if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
-		connect_failed(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		lose(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
 		return;
 	}
-	db->state = PF_DB_CONNECTING;
 	db->want_write = true; /* PQconnectPoll starts as if it had said POLLING_WRITING */
 	uv_timer_start(&db->connect_timer, on_connect_timeout,
 		       (uint64_t)db->cfg->postgres.connect_timeout * 1000, 0);
@@ -213,34 +313,31 @@ static void notice_receiver(void *arg, const PGresult *r)
 	}
 }
 
-static void start_prepare(struct pf_db *db)
+/* Returns false when the connection was lost meanwhile. */
+static bool start_prepare(struct pf_db *db)
 {
 	const char *prefix = db->cfg->mqtt.topic_prefix;
+	bool ok;
 
 	PQsetNoticeReceiver(db->conn, notice_receiver, db);
-	if (PQsetnonblocking(db->conn, 1) != 0 || PQenterPipelineMode(db->conn) != 1) {
-		connect_failed(db, PQerrorMessage(db->conn));
-		return;
-	}
+	ok = PQsetnonblocking(db->conn, 1) == 0 && PQenterPipelineMode(db->conn) == 1;
 	/* The ingest functions name the topic of a message they refuse (lot_limit) after it. */
-	if (!PQsendQueryParams(db->conn, "SELECT set_config('parkfeed.topic_prefix', $1, false)", 1,
-			       NULL, &prefix, NULL, NULL, 0)) {
-		connect_failed(db, PQerrorMessage(db->conn));
-		return;
+	ok = ok && PQsendQueryParams(db->conn,
+				     "SELECT set_config('parkfeed.topic_prefix', $1, "
+				     "false)",
+				     1, NULL, &prefix, NULL, NULL, 0);
+	for (int i = 0; ok && i < PF_INGEST__N; i++)
+		ok = PQsendPrepare(db->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+	ok = ok && PQsendPrepare(db->conn, FRESHNESS_STMT, FRESHNESS_SQL, 0, NULL);
+	ok = ok && PQpipelineSync(db->conn);
+	if (!ok) {
+		lose(db, PQerrorMessage(db->conn));
+		return false;
 	}
-	for (int i = 0; i < PF_DB__NSTMT; i++) {
-		if (!PQsendPrepare(db->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL)) {
-			connect_failed(db, PQerrorMessage(db->conn));
-			return;
-		}
-	}
-	if (!PQpipelineSync(db->conn)) {
-		connect_failed(db, PQerrorMessage(db->conn));
-		return;
-	}
-	db->state = PF_DB_PREPARING;
-	db->prepare_pending = PF_DB__NSTMT;
+	set_state(db, PF_DB_PREPARING);
+	db->prepare_pending = N_PREPARED;
 	db->want_write = true;
+	return true;
 }
 
 static void connect_step(struct pf_db *db)
@@ -257,8 +354,8 @@ static void connect_step(struct pf_db *db)
 		break;
 	case PGRES_POLLING_FAILED:
 	default:
-		connect_failed(db, PQerrorMessage(db->conn));
-		return;
+		lose(db, PQerrorMessage(db->conn));
+		break;
 	}
 }
 
@@ -282,7 +379,7 @@ static void prepared_result(struct pf_db *db, PGresult *r)
 	if (st == PGRES_PIPELINE_SYNC) {
 		if (db->prepare_pending > 0)
 			return; /* an error was reported already */
-		db->state = PF_DB_READY;
+		set_state(db, PF_DB_READY);
 		db->backoff_ms = 0;
 		db->connects++;
 		uv_timer_stop(&db->connect_timer);
@@ -300,46 +397,55 @@ static void prepared_result(struct pf_db *db, PGresult *r)
 	}
 	if (st == PGRES_FATAL_ERROR) {
 		char line[160], msg[256];
+
 		first_line(line, sizeof(line), PQresultErrorMessage(r));
 		snprintf(msg, sizeof(msg),
-			 "%s (has `parkfeedctl migrate` been run, and is the "
-			 "login role granted parkfeed_ingest?)",
+			 "%s (has `parkfeedctl migrate` been run, and is the login role granted "
+			 "parkfeed_ingest?)",
 			 line);
-		db->prepare_pending = -1;
-		connect_failed(db, msg);
+		lose(db, msg);
 	}
 }
 
+/* The Sync of the head transaction has come back: it is over. */
 static void finish_head(struct pf_db *db)
 {
-	int i = db->head;
-	void *tag = db->fifo[i].tag;
-	struct pf_db_result res = db->fifo[i].res;
+	enum db__kind kind;
+	struct pf_db_result res;
+	void *tag;
 
-	db->head = (db->head + 1) % PF_DB_MAX_INFLIGHT;
-	db->count--;
-	db->cb.on_done(db->ctx, tag, &res);
+	pop(db, &kind, &tag, &res);
+	if (kind == DB__INGEST)
+		db->cb.on_done(db->ctx, tag, &res);
 }
 
+/* One result of the transaction at the head of the FIFO. */
 static void query_result(struct pf_db *db, PGresult *r)
 {
 	ExecStatusType st = PQresultStatus(r);
-	struct pf_db_result *res = &db->fifo[db->head].res;
+	int slot = db->head;
+	struct pf_db_result *res = &db->fifo[slot].res;
+	int q;
 
 	if (st == PGRES_PIPELINE_SYNC) {
 		finish_head(db);
 		return;
 	}
-	int q = db->fifo[db->head].answered++;
+	q = db->fifo[slot].answered++;
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-		enum pf_db_stmt stmt =
-			q < PF_DB__NSTMT ? db->fifo[db->head].stmts[q] : PF_DB__NSTMT;
-		if (stmt == PF_DB_OCCUPANCY && PQntuples(r) == 1 && PQnfields(r) == 1 &&
-		    !PQgetisnull(r, 0, 0))
-			res->inserted += strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		if (stmt == PF_DB_FRESHNESS && PQntuples(r) == 1 && PQnfields(r) == 3)
+		if (db->fifo[slot].kind == DB__FRESHNESS) {
+			int64_t counts[3];
+
+			if (PQntuples(r) != 1 || PQnfields(r) != 3 || !db->cb.on_freshness)
+				return;
 			for (int i = 0; i < 3; i++)
-				res->values[i] = strtoll(PQgetvalue(r, 0, i), NULL, 10);
+				counts[i] = strtoll(PQgetvalue(r, 0, i), NULL, 10);
+			db->cb.on_freshness(db->ctx, counts);
+			return;
+		}
+		if (q < PF_INGEST__N && db->fifo[slot].calls[q] == PF_INGEST_OCCUPANCY &&
+		    PQntuples(r) == 1 && PQnfields(r) == 1 && !PQgetisnull(r, 0, 0))
+			res->inserted += strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 		return;
 	}
 	if (st == PGRES_PIPELINE_ABORTED || res->outcome != PF_DB_OK)
@@ -352,15 +458,21 @@ static void query_result(struct pf_db *db, PGresult *r)
 	res->outcome = classify(state);
 }
 
+/* Hand out every result that has arrived. A callback may send (and so lose the connection):
+ * the state is checked again after each one. */
 static void drain_results(struct pf_db *db)
 {
 	int nulls = 0;
 
 	while (db->conn && !PQisBusy(db->conn)) {
-		bool expecting = db->state == PF_DB_PREPARING || db->count > 0;
+		enum pf_db_state before = db->state;
+		bool expecting =
+			db->state == PF_DB_PREPARING || (db->state == PF_DB_READY && db->count > 0);
+		PGresult *r;
+
 		if (!expecting)
 			break;
-		PGresult *r = PQgetResult(db->conn);
+		r = PQgetResult(db->conn);
 		if (!r) {
 			/* End of one query's results in pipeline mode; two in a row means
 			 * nothing more has arrived yet. */
@@ -369,50 +481,33 @@ static void drain_results(struct pf_db *db)
 			continue;
 		}
 		nulls = 0;
-		if (db->state == PF_DB_PREPARING)
+		if (before == PF_DB_PREPARING)
 			prepared_result(db, r);
 		else
 			query_result(db, r);
 		PQclear(r);
-		if (!db->conn)
-			return; /* the result made us give up this connection */
+		if (db->state != PF_DB_READY && db->state != PF_DB_PREPARING)
+			return; /* lost (or stopped) meanwhile */
 		if (PQstatus(db->conn) == CONNECTION_BAD) {
-			connection_lost(db, PQerrorMessage(db->conn));
+			lose(db, PQerrorMessage(db->conn));
 			return;
 		}
 	}
 }
 
-static void connection_lost(struct pf_db *db, const char *why)
-{
-	char line[256];
-	bool was_ready = db->state == PF_DB_READY;
-
-	first_line(line, sizeof(line), why);
-	db->state = PF_DB_BACKOFF; /* nothing may be sent from the callbacks below */
-	/* Every transaction in flight has an unknown fate: the caller resends (idempotent). */
-	while (db->count > 0) {
-		struct pf_db_result *res = &db->fifo[db->head].res;
-		res->outcome = PF_DB_LOST;
-		snprintf(res->message, sizeof(res->message), "%s", line);
-		finish_head(db);
-	}
-	note_error(db, "connection lost", line);
-	schedule_retry(db);
-	if (was_ready && db->cb.on_state)
-		db->cb.on_state(db->ctx, false);
-}
-
 /* ---- I/O ---- */
 
-static void do_flush(struct pf_db *db)
+/* Returns false when the connection was lost. */
+static bool do_flush(struct pf_db *db)
 {
 	int rc = PQflush(db->conn);
 
-	if (rc < 0)
-		connection_lost(db, PQerrorMessage(db->conn));
-	else
-		db->want_write = rc == 1;
+	if (rc < 0) {
+		lose(db, PQerrorMessage(db->conn));
+		return false;
+	}
+	db->want_write = rc == 1;
+	return true;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -420,27 +515,45 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	struct db__poll *p = h->data;
 	struct pf_db *db = p->db;
 
-	if (status < 0)
-		events = UV_READABLE | UV_WRITABLE; /* let libpq find out what is wrong */
+	if (status < 0) {
+		/* libuv has stopped the handle: the socket has an error (a reset, say). Read
+		 * what arrived before it, so the server's own words reach the log, then give
+		 * the connection up: a TCP socket in error never recovers. */
+		p->events = 0;
+		if (db->conn && db->state == PF_DB_READY && PQconsumeInput(db->conn))
+			drain_results(db);
+		if (db->conn) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "%s (socket: %s)",
+				 PQstatus(db->conn) == CONNECTION_BAD ? PQerrorMessage(db->conn)
+								      : "connection broken",
+				 uv_strerror(status));
+			lose(db, why);
+		}
+		return;
+	}
 	if (db->state == PF_DB_CONNECTING) {
 		connect_step(db);
-		if (db->state == PF_DB_PREPARING)
-			do_flush(db);
-		sync_poll(db);
+		if (db->state == PF_DB_PREPARING && do_flush(db))
+			sync_poll(db);
+		else if (db->state == PF_DB_CONNECTING)
+			sync_poll(db);
 		return;
 	}
 	if ((events & UV_READABLE) && db->conn) {
 		if (!PQconsumeInput(db->conn)) {
-			connection_lost(db, PQerrorMessage(db->conn));
+			lose(db, PQerrorMessage(db->conn));
 			return;
 		}
 		drain_results(db);
 	}
 	/* Flush while writable, and read meanwhile: the server may be blocked on its own
 	 * output until we read (libpq docs, "Asynchronous Command Processing"). */
-	if (db->conn && db->want_write && (events & UV_WRITABLE))
-		do_flush(db);
-	sync_poll(db);
+	if (db->conn && db->want_write && (events & UV_WRITABLE) && !do_flush(db))
+		return;
+	if (db->conn)
+		sync_poll(db);
 }
 
 static void sync_poll(struct pf_db *db)
@@ -454,8 +567,9 @@ static void sync_poll(struct pf_db *db)
 		return;
 	if (!db->poll) {
 		struct db__poll *p = calloc(1, sizeof(*p));
+
 		if (!p) {
-			pf_err("postgres: out of memory for a socket watcher");
+			lose(db, "out of memory for a socket watcher");
 			return;
 		}
 		p->fd = fd;
@@ -463,7 +577,7 @@ static void sync_poll(struct pf_db *db)
 		p->handle.data = p;
 		if (uv_poll_init_socket(db->loop, &p->handle, fd) != 0) {
 			free(p);
-			pf_err("postgres: cannot watch socket %d", fd);
+			lose(db, "cannot watch the connection's socket");
 			return;
 		}
 		db->poll = p;
@@ -472,8 +586,17 @@ static void sync_poll(struct pf_db *db)
 	if (db->state != PF_DB_CONNECTING || !db->want_write)
 		events |= UV_READABLE;
 	if (events != db->poll->events) {
+		int rc = uv_poll_start(&db->poll->handle, events, on_poll);
+
+		if (rc < 0) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "cannot watch the connection's socket: %s",
+				 uv_strerror(rc));
+			lose(db, why);
+			return;
+		}
 		db->poll->events = events;
-		uv_poll_start(&db->poll->handle, events, on_poll);
 	}
 }
 
@@ -482,15 +605,18 @@ static void sync_poll(struct pf_db *db)
 int pf_db_init(struct pf_db *db, uv_loop_t *loop, const struct pf_config *cfg,
 	       const struct pf_db_callbacks *cb, void *ctx)
 {
+	uv_timer_t *timers[] = {&db->retry_timer, &db->connect_timer, &db->report_timer};
+
 	memset(db, 0, sizeof(*db));
 	db->loop = loop;
 	db->cfg = cfg;
 	db->cb = *cb;
 	db->ctx = ctx;
-	if (uv_timer_init(loop, &db->retry_timer) || uv_timer_init(loop, &db->connect_timer))
-		return -ENOMEM;
-	db->retry_timer.data = db;
-	db->connect_timer.data = db;
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+		if (uv_timer_init(loop, timers[i]) != 0)
+			return -ENOMEM;
+		timers[i]->data = db;
+	}
 	return 0;
 }
 
@@ -506,59 +632,86 @@ bool pf_db_ready(const struct pf_db *db)
 
 int pf_db_inflight(const struct pf_db *db)
 {
-	return db->count;
+	return db->ingest;
 }
 
-int pf_db_send(struct pf_db *db, const struct pf_db_query *q, int nq, void *tag)
+static int push(struct pf_db *db, enum db__kind kind, void *tag)
+{
+	int slot = (db->head + db->count) % (PF_DB_MAX_INFLIGHT + 1);
+
+	memset(&db->fifo[slot], 0, sizeof(db->fifo[slot]));
+	db->fifo[slot].kind = kind;
+	db->fifo[slot].tag = tag;
+	db->count++;
+	if (kind == DB__INGEST)
+		db->ingest++;
+	return slot;
+}
+
+int pf_db_send(struct pf_db *db, const struct pf_ingest_query *q, int nq, void *tag)
 {
 	int slot;
 
-	if (nq < 1 || nq > PF_DB__NSTMT)
+	if (nq < 1 || nq > PF_INGEST__N)
 		return -EINVAL;
-	if (db->state != PF_DB_READY || db->count >= PF_DB_MAX_INFLIGHT ||
-	    db->count >= db->cfg->ingest.pipeline_depth)
+	if (db->state != PF_DB_READY || db->ingest >= PF_DB_MAX_INFLIGHT ||
+	    db->ingest >= db->cfg->ingest.pipeline_depth)
 		return -EAGAIN;
 	for (int i = 0; i < nq; i++) {
-		const struct pf_db_query *qq = &q[i];
-		if (!PQsendQueryPrepared(db->conn, stmts[qq->stmt].name, stmts[qq->stmt].nparams,
+		const struct pf_ingest_query *qq = &q[i];
+
+		if (!PQsendQueryPrepared(db->conn, stmts[qq->call].name, stmts[qq->call].nparams,
 					 qq->params, NULL, NULL, 0)) {
-			connection_lost(db, PQerrorMessage(db->conn));
+			lose(db, PQerrorMessage(db->conn));
 			return -EIO;
 		}
 	}
 	if (!PQpipelineSync(db->conn)) {
-		connection_lost(db, PQerrorMessage(db->conn));
+		lose(db, PQerrorMessage(db->conn));
 		return -EIO;
 	}
-	slot = (db->head + db->count) % PF_DB_MAX_INFLIGHT;
-	memset(&db->fifo[slot], 0, sizeof(db->fifo[slot]));
-	db->fifo[slot].tag = tag;
-	db->fifo[slot].queries = nq;
-	for (int i = 0; i < nq && i < PF_DB__NSTMT; i++)
-		db->fifo[slot].stmts[i] = q[i].stmt;
-	db->count++;
-	do_flush(db);
-	if (db->conn)
+	/* From here the transaction may commit: it is in flight, whatever happens next. */
+	slot = push(db, DB__INGEST, tag);
+	for (int i = 0; i < nq; i++)
+		db->fifo[slot].calls[i] = q[i].call;
+	if (do_flush(db))
 		sync_poll(db);
 	return 0;
 }
 
+int pf_db_ask_freshness(struct pf_db *db)
+{
+	if (db->state != PF_DB_READY || db->count > db->ingest)
+		return -EAGAIN;
+	if (!PQsendQueryPrepared(db->conn, FRESHNESS_STMT, 0, NULL, NULL, NULL, 0) ||
+	    !PQpipelineSync(db->conn)) {
+		lose(db, PQerrorMessage(db->conn));
+		return -EIO;
+	}
+	push(db, DB__FRESHNESS, NULL);
+	if (do_flush(db))
+		sync_poll(db);
+	return 0;
+}
+
+void pf_db_reset(struct pf_db *db, const char *why)
+{
+	if (db->state == PF_DB_CONNECTING || db->state == PF_DB_PREPARING ||
+	    db->state == PF_DB_READY)
+		lose(db, why);
+}
+
 void pf_db_stop(struct pf_db *db, void (*cb)(struct pf_db *db))
 {
+	uv_timer_t *timers[] = {&db->retry_timer, &db->connect_timer, &db->report_timer};
+
 	db->stopped_cb = cb;
-	db->closing = 2;
-	while (db->count > 0) {
-		struct pf_db_result *res = &db->fifo[db->head].res;
-		res->outcome = PF_DB_LOST;
-		snprintf(res->message, sizeof(res->message), "shutting down");
-		finish_head(db);
-	}
+	db->closing = (int)(sizeof(timers) / sizeof(timers[0]));
+	db->head = db->count = db->ingest = 0;
 	close_poll(db);
-	if (db->conn) {
-		PQfinish(db->conn);
-		db->conn = NULL;
-	}
-	db->state = PF_DB_STOPPED;
-	uv_close((uv_handle_t *)&db->retry_timer, on_closed);
-	uv_close((uv_handle_t *)&db->connect_timer, on_closed);
+	close_conn(db);
+	if (db->state != PF_DB_STOPPED)
+		set_state(db, PF_DB_STOPPED);
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+		uv_close((uv_handle_t *)timers[i], on_closed);
 }

@@ -7,25 +7,37 @@
 
 #include <uv.h>
 
+#include "pf_batch.h"
 #include "pf_config.h"
 
 struct pg_conn;
 struct db__poll;
 
-/* The prepared statements: the schema's ingest functions (schema/001_base.sql). */
-enum pf_db_stmt {
-	PF_DB_OCCUPANCY = 0,
-	PF_DB_STATUS,
-	PF_DB_REJECTED,
-	PF_DB_FRESHNESS, /* lots online / stale / offline, for the metrics */
-	PF_DB__NSTMT
-};
-#define PF_DB_MAX_PARAMS 9
-#define PF_DB_MAX_INFLIGHT 64
+#define PF_DB_MAX_INFLIGHT 64 /* ingest transactions in flight, whatever pipeline_depth says */
 
-struct pf_db_query {
-	enum pf_db_stmt stmt;
-	const char *params[PF_DB_MAX_PARAMS]; /* text-format values; copied at send */
+/*
+ * The connection's states. Every change goes through one function that asserts it is one of
+ * these transitions:
+ *
+ *   IDLE ──start──► CONNECTING ──► PREPARING ──► READY
+ *                      ▲   │            │          │
+ *                      │   └────────────┴──────────┴──► FAILED ──► BACKOFF ──┘
+ *   (any) ──stop──► STOPPED
+ *
+ * FAILED is entered wherever a failure is noticed, even inside pf_db_send: the connection is
+ * closed at once, and the in-flight transactions' outcomes are reported on the next loop
+ * iteration, never from inside a call of the caller's.
+ */
+enum pf_db_state {
+	PF_DB_IDLE = 0,	  /* before pf_db_start */
+	PF_DB_CONNECTING, /* PQconnectPoll running: from IDLE or BACKOFF */
+	PF_DB_PREPARING,  /* pipeline entered, statements being prepared: from CONNECTING */
+	PF_DB_READY,	  /* transactions may be sent: from PREPARING */
+	PF_DB_FAILED,	  /* closed; outcomes of what was in flight still to report: from
+			     CONNECTING, PREPARING or READY */
+	PF_DB_BACKOFF,	  /* waiting to reconnect: from FAILED */
+	PF_DB_STOPPED,	  /* from any state */
+	PF_DB__NSTATES
 };
 
 enum pf_db_outcome {
@@ -39,45 +51,45 @@ struct pf_db_result {
 	enum pf_db_outcome outcome;
 	char sqlstate[6];
 	char message[256];
-	int64_t inserted;  /* rows ingest_occupancy reported new */
-	int64_t values[3]; /* freshness_counts: online, stale, offline */
+	int64_t inserted; /* rows ingest_occupancy reported new */
 };
 
 struct pf_db_callbacks {
-	/* Once per pf_db_send, in send order, with the transaction's outcome. */
+	/* Once per transaction pf_db_send accepted, in send order, from the loop. */
 	void (*on_done)(void *ctx, void *tag, const struct pf_db_result *res);
+	/* The lots online, stale and offline (parking.freshness_counts), after
+	 * pf_db_ask_freshness; not called when the answer is lost. */
+	void (*on_freshness)(void *ctx, const int64_t counts[3]);
+	/* READY entered (true) or left (false), from the loop. */
 	void (*on_state)(void *ctx, bool ready);
 };
 
-enum pf_db_state {
-	PF_DB_IDLE = 0,
-	PF_DB_CONNECTING, /* PQconnectPoll in progress */
-	PF_DB_PREPARING,  /* pipeline entered, statements being prepared */
-	PF_DB_READY,
-	PF_DB_BACKOFF,
-	PF_DB_STOPPED,
-};
+/* What a FIFO slot holds: an ingest transaction, or the freshness query. */
+enum db__kind { DB__INGEST, DB__FRESHNESS };
 
 struct pf_db {
 	uv_loop_t *loop;
 	const struct pf_config *cfg;
 	struct pg_conn *conn;
 	struct db__poll *poll;
-	uv_timer_t retry_timer;
+	uv_timer_t retry_timer;	  /* BACKOFF -> CONNECTING */
 	uv_timer_t connect_timer; /* our own connect_timeout: libpq's is not applied here */
+	uv_timer_t report_timer;  /* FAILED: reports outcomes on the next iteration */
 	enum pf_db_state state;
+	bool was_ready; /* FAILED was entered from READY: on_state(false) is due */
 	int backoff_ms;
+	char lost_why[256];   /* why FAILED was entered */
 	char last_error[256]; /* logged once per change */
 	bool want_write;      /* PQflush said 1 */
-	/* in-flight transactions, FIFO */
 	struct {
+		enum db__kind kind;
 		void *tag;
-		int queries;  /* queries sent */
 		int answered; /* queries whose result has come back */
-		enum pf_db_stmt stmts[PF_DB__NSTMT];
+		enum pf_ingest_call calls[PF_INGEST__N];
 		struct pf_db_result res;
-	} fifo[PF_DB_MAX_INFLIGHT];
-	int head, count;
+	} fifo[PF_DB_MAX_INFLIGHT + 1]; /* in flight, in send order */
+	int head, count;		/* count: every slot in use */
+	int ingest;			/* of which ingest transactions */
 	int prepare_pending;
 	struct pf_db_callbacks cb;
 	void *ctx;
@@ -92,14 +104,27 @@ __attribute__((warn_unused_result)) int pf_db_init(struct pf_db *db, uv_loop_t *
 						   const struct pf_db_callbacks *cb, void *ctx);
 void pf_db_start(struct pf_db *db);
 bool pf_db_ready(const struct pf_db *db);
+/* Ingest transactions sent and not yet reported. */
 int pf_db_inflight(const struct pf_db *db);
+const char *pf_db_state_name(enum pf_db_state s);
 /*
- * Send nq queries as one transaction (a pipeline Sync after them). Returns 0, or -EAGAIN
- * when not ready or the pipeline is full; tag comes back in on_done.
+ * Send nq ingest calls as one transaction (a pipeline Sync after them).
+ *   0        accepted: on_done reports its outcome later, from the loop
+ *   -EAGAIN  not READY, or pipeline_depth transactions in flight: nothing sent
+ *   -EIO     the connection failed while sending: nothing of it can commit, no on_done
+ *            for it; the connection has FAILED (what was in flight is reported from the loop)
  */
-__attribute__((warn_unused_result)) int pf_db_send(struct pf_db *db, const struct pf_db_query *q,
-						   int nq, void *tag);
-/* Close the connection (in-flight transactions are reported LOST) and every handle. */
+__attribute__((warn_unused_result)) int
+pf_db_send(struct pf_db *db, const struct pf_ingest_query *q, int nq, void *tag);
+/* Ask parking.freshness_counts() once; 0, or -EAGAIN (not READY or one is in flight). */
+__attribute__((warn_unused_result)) int pf_db_ask_freshness(struct pf_db *db);
+/* Give up the connection (reported as LOST from the loop) and reconnect after a backoff.
+ * For a connection that stopped answering; why is logged. */
+void pf_db_reset(struct pf_db *db, const char *why);
+/* Close the connection and every handle; cb runs when all is closed. What was in flight is
+ * forgotten, not reported: its records stay in the spool. */
 void pf_db_stop(struct pf_db *db, void (*cb)(struct pf_db *db));
+
+extern int db__backoff_min_ms; /* test hook: the first reconnect delay */
 
 #endif

@@ -38,10 +38,12 @@ struct daemon {
 
 	struct pf_notify notify;
 	struct pf_metrics metrics;
-	struct pf_metrics_extra extra; /* reload counts and the health threshold in force */
-	uv_timer_t ready_timer;	       /* until READY=1: is the broker connected yet? */
-	uv_timer_t watchdog_timer;     /* WATCHDOG=1 at half of WATCHDOG_USEC */
-	uv_timer_t figures_timer;      /* metrics every second, STATUS= every few */
+	uint64_t reloads_applied, reloads_refused;
+	int64_t start_time;	   /* seconds since the epoch */
+	bool ready;		   /* READY=1 sent */
+	uv_timer_t ready_timer;	   /* until READY=1: is the broker connected yet? */
+	uv_timer_t watchdog_timer; /* WATCHDOG=1 at half of WATCHDOG_USEC */
+	uv_timer_t figures_timer;  /* metrics every second, STATUS= every few */
 	uint64_t start_ms;
 	uint64_t status_at_ms;	  /* when STATUS= was last sent... */
 	uint64_t status_received; /* ...and the received count then */
@@ -128,31 +130,56 @@ static void on_pipeline_stopped(struct pf_pipeline *p)
 /* ---- what systemd and the metrics endpoint see ---- */
 
 /* One line of live figures for STATUS= (systemctl status shows it). */
+/* Every figure: the pipeline's and the writer's, then main's own. */
+static void figures(struct daemon *d, struct pf_figures *f)
+{
+	memset(f, 0, sizeof(*f));
+	pf_pipeline_figures(&d->pipeline, f);
+	f->version = PF_VERSION;
+	f->start_time = d->start_time;
+	f->ready = d->ready;
+	f->reloads_applied = d->reloads_applied;
+	f->reloads_refused = d->reloads_refused;
+	f->health_spool_bytes = (uint64_t)d->cfg.metrics.health_spool_bytes;
+	f->health_stall_seconds = d->cfg.metrics.health_stall_seconds;
+}
+
 static void status_line(struct daemon *d, char *buf, size_t len)
 {
-	const struct pf_pipeline_stats *s = &d->pipeline.stats;
-	uint64_t now = uv_now(&d->loop), ms = now - d->status_at_ms;
-	struct pf_spool_stats sp;
-	double rate = ms ? (double)(s->received - d->status_received) * 1000.0 / (double)ms : 0;
+	uint64_t now = uv_now(&d->loop), ms = now - d->status_at_ms, rejected = 0;
+	struct pf_figures f;
+	double rate;
 
-	pf_spool_stats(d->spool, &sp);
+	figures(d, &f);
+	rate = ms ? (double)(f.received - d->status_received) * 1000.0 / (double)ms : 0;
+	for (int r = 0; r < PF_REJ__COUNT; r++)
+		rejected += f.rejected[r];
 	snprintf(buf, len,
 		 "%s%sreceived %.0f/s, stored %llu, rejected %llu, spool %llu bytes, broker %s, "
 		 "database %s",
 		 d->degraded[0] ? d->degraded : "", d->degraded[0] ? "; " : "", rate,
-		 (unsigned long long)s->stored, (unsigned long long)s->rejected_total,
-		 (unsigned long long)(sp.used_bytes + sp.staged_bytes),
-		 pf_mqtt_connected(&d->pipeline.mqtt) ? "up" : "down",
-		 pf_db_ready(&d->pipeline.db) ? "up" : "down");
+		 (unsigned long long)f.stored, (unsigned long long)rejected,
+		 (unsigned long long)(f.spool.used_bytes + f.spool.staged_bytes),
+		 f.broker_up ? "up" : "down", f.db_up ? "up" : "down");
 	d->status_at_ms = now;
-	d->status_received = s->received;
+	d->status_received = f.received;
+}
+
+static void publish(struct daemon *d)
+{
+	struct pf_figures f;
+
+	if (!pf_metrics_enabled(&d->metrics))
+		return;
+	figures(d, &f);
+	pf_metrics_publish(&d->metrics, &f);
 }
 
 static void send_ready(struct daemon *d)
 {
 	char status[512];
 
-	d->extra.ready = true;
+	d->ready = true;
 	status_line(d, status, sizeof(status));
 	pf_notify_send(&d->notify, "READY=1\nSTATUS=%s", status);
 }
@@ -194,11 +221,10 @@ static void on_figures(uv_timer_t *t)
 		pf_notice("systemd: broker connected, no longer degraded");
 		d->degraded[0] = '\0';
 	}
-	d->extra.health_spool_bytes = (uint64_t)d->cfg.metrics.health_spool_bytes;
-	pf_metrics_publish(&d->metrics, &d->pipeline, &d->extra);
+	publish(d);
 	if (!pf_notify_enabled(&d->notify) || uv_now(&d->loop) - d->status_at_ms < STATUS_EVERY_MS)
 		return;
-	if (d->extra.ready) {
+	if (d->ready) {
 		status_line(d, status, sizeof(status));
 		pf_notify_send(&d->notify, "STATUS=%s", status);
 	} else {
@@ -242,17 +268,11 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	pf_pipeline_stop(&d->pipeline, on_pipeline_stopped);
 }
 
-#define SWAP(a, b)                                                                                 \
-	do {                                                                                       \
-		__typeof__(a) swap_tmp_ = (a);                                                     \
-		(a) = (b);                                                                         \
-		(b) = swap_tmp_;                                                                   \
-	} while (0)
-
 /*
- * Apply the reloadable keys of `next` that the running daemon can take safely: plain numbers
- * the modules read on each use, and the normalizer's settings (it runs on this thread only,
- * between messages). Owned storage is swapped into d->cfg, so freeing `next` frees the old.
+ * Apply the keys the key table marks reloadable (pf_config_apply_reloadable), then what
+ * depends on them: the log level, the time zone, the normalizer's settings (it runs on this
+ * thread only, between messages) and the spool's cap. Everything else reads its key on each
+ * use. Freeing `next` afterwards frees the old values.
  */
 static int apply_reload(struct daemon *d, struct pf_config *next, char *err, size_t errlen)
 {
@@ -262,37 +282,16 @@ static int apply_reload(struct daemon *d, struct pf_config *next, char *err, siz
 	if (strcmp(c->ingest.local_timezone, next->ingest.local_timezone) != 0 &&
 	    pf_tz_load(next->ingest.local_timezone, &tz, err, errlen) < 0)
 		return -EINVAL;
-	c->log.level = next->log.level;
+	pf_config_apply_reloadable(c, next);
 	pf_log_set_level(c->log.level);
-	c->metrics.health_spool_bytes = next->metrics.health_spool_bytes;
-	c->mqtt.reconnect_max = next->mqtt.reconnect_max;
-	c->postgres.connect_timeout = next->postgres.connect_timeout;
-	c->postgres.reconnect_max = next->postgres.reconnect_max;
-	c->ingest.batch_ms = next->ingest.batch_ms;
-	c->ingest.group_commit_ms = next->ingest.group_commit_ms;
-	c->ingest.max_payload = next->ingest.max_payload;
-	c->ingest.clock_skew = next->ingest.clock_skew;
-	c->ingest.max_depth = next->ingest.max_depth;
-	c->ingest.max_topic_len = next->ingest.max_topic_len;
-	SWAP(c->ingest.local_timezone, next->ingest.local_timezone);
-	SWAP(c->ingest.compliant_protocols, next->ingest.compliant_protocols);
-	SWAP(c->protocols_buf, next->protocols_buf);
-	SWAP(c->n_protocols, next->n_protocols);
-	for (size_t i = 0; i < PF_MAX_PROTOCOLS; i++)
-		SWAP(c->protocols[i], next->protocols[i]);
-	SWAP(c->n_aliases, next->n_aliases);
-	for (size_t i = 0; i < PF_MAX_ALIASES; i++) {
-		SWAP(c->aliases[i], next->aliases[i]);
-		SWAP(c->alias_names[i], next->alias_names[i]);
-	}
 	if (tz) {
-		SWAP(d->tz, tz);
-		pf_tz_free(tz);
+		struct pf_tz *old = d->tz;
+
+		d->tz = tz;
+		pf_tz_free(old);
 	}
 	build_norm(d);
-	/* The spool took its limit when it was opened. */
-	if (c->spool.max_bytes != next->spool.max_bytes)
-		pf_warn("reload: [spool] max_bytes changed; it takes effect at the next start");
+	pf_spool_set_max_bytes(d->spool, (uint64_t)c->spool.max_bytes);
 	return 0;
 }
 
@@ -312,7 +311,7 @@ static void on_hup(uv_signal_t *h, int signum)
 	if (pf_config_load(&next, d->config_path, err, sizeof(err)) < 0 ||
 	    apply_reload(d, &next, err, sizeof(err)) < 0) {
 		pf_err("reload refused, keeping the running configuration: %s", err);
-		d->extra.reloads_refused++;
+		d->reloads_refused++;
 		snprintf(status, sizeof(status), "reload refused (see the log): %.400s", err);
 	} else {
 		if (pf_config_diff_nonreloadable(&d->cfg, &next, err, sizeof(err)))
@@ -320,14 +319,13 @@ static void on_hup(uv_signal_t *h, int signum)
 		pf_notice("reload: applied (log level %s, health_spool_bytes %lld)",
 			  level_names[d->cfg.log.level],
 			  (long long)d->cfg.metrics.health_spool_bytes);
-		d->extra.reloads_applied++;
+		d->reloads_applied++;
 		status_line(d, status, sizeof(status));
 	}
 	pf_config_free(&next);
-	d->extra.health_spool_bytes = (uint64_t)d->cfg.metrics.health_spool_bytes;
-	pf_metrics_publish(&d->metrics, &d->pipeline, &d->extra);
+	publish(d);
 	/* Before the first READY=1 a reload must not announce readiness early. */
-	pf_notify_send(&d->notify, "%sSTATUS=%s", d->extra.ready ? "READY=1\n" : "", status);
+	pf_notify_send(&d->notify, "%sSTATUS=%s", d->ready ? "READY=1\n" : "", status);
 }
 
 static int open_spool(struct daemon *d, char *err, size_t errlen)
@@ -390,7 +388,7 @@ static int run(struct daemon *d)
 		pf_notify_send(&d->notify, "STATUS=failed: %.400s", err);
 		return 1;
 	}
-	d->extra.start_time = (int64_t)time(NULL);
+	d->start_time = (int64_t)time(NULL);
 	pf_notice("parkfeedd %s starting: broker %s:%d, spool %s (fsync %s)", PF_VERSION,
 		  d->cfg.mqtt.host, d->cfg.mqtt.port, d->cfg.spool.dir,
 		  d->cfg.spool.fsync ? "batch" : "off");
@@ -458,6 +456,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	pf_log_init("parkfeedd", d.cfg.log.level);
+	pf_normalize_use_arena(); /* before the first message: jansson's allocator is global */
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	mosquitto_lib_init();

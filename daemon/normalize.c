@@ -10,7 +10,6 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -778,22 +777,28 @@ static void arena_free(void *p)
 	free(p);
 }
 
-static void arena_install(void)
+static bool arena_installed;
+
+void pf_normalize_use_arena(void)
 {
 	json_set_alloc_funcs(arena_malloc, arena_free);
+	arena_installed = true;
 }
 
 /* Only between two messages: no tree of the previous one may be alive. */
 static void arena_rewind(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, arena_install);
+	if (!arena_installed)
+		return;
 	if (!arena.base)
 		arena.base = malloc(ARENA_BYTES); /* NULL: everything goes to malloc */
 	arena.used = 0;
 }
 #else
+void pf_normalize_use_arena(void)
+{
+}
+
 static void arena_rewind(void)
 {
 }

@@ -1,6 +1,7 @@
 /*
- * The pipeline, top to bottom: receive (mqtt) -> normalize -> spool (durable) -> ack ->
- * read back -> batch -> commit (db) -> checkpoint. It owns the flow between the stages.
+ * The pipeline, top to bottom: receive (mqtt) -> normalize -> spool (durable) -> ack, then
+ * the writer: read back -> batch -> commit (db) -> checkpoint. It owns the flow between the
+ * stages.
  */
 #ifndef PF_PIPELINE_H
 #define PF_PIPELINE_H
@@ -10,35 +11,23 @@
 
 #include <uv.h>
 
-#include "db.h"
-#include "metrics.h"
 #include "mqtt.h"
 #include "pf_config.h"
+#include "pf_figures.h"
 #include "pf_normalize.h"
 #include "pf_record.h"
 #include "pf_spool.h"
+#include "writer.h"
 
-struct pf_batch;
-struct pipeline__txn;
-
-/* Figures for logs, STATUS= and metrics. */
+/* The receiving side's counts (the writer keeps its own). */
 struct pf_pipeline_stats {
 	uint64_t received;		  /* MQTT messages */
 	uint64_t observations;		  /* normalized to an occupancy row */
 	uint64_t statuses;		  /* status messages */
 	uint64_t rejected[PF_REJ__COUNT]; /* by reason */
-	uint64_t rejected_total;
-	uint64_t stored;	    /* new rows in parking.occupancy */
-	uint64_t committed_records; /* spool records committed to PostgreSQL */
-	uint64_t transactions;	    /* committed database transactions */
-	uint64_t dropped;	    /* refused by PostgreSQL even as a reject */
-	uint64_t rejects_unstored;  /* counted, not stored: past [ingest] reject_burst */
+	uint64_t rejects_unstored;	  /* counted, not stored: past [ingest] reject_burst */
 	uint64_t flush_errors;
-	uint64_t backpressure_events;  /* times reading from the broker was paused */
-	int64_t last_lag_us;	       /* commit time - received time, newest batch */
-	int64_t lots_fresh[3];	       /* lots online, stale, offline; -1 before known */
-	struct pf_hist batch_records;  /* records per transaction sent */
-	struct pf_hist commit_seconds; /* send .. commit of committed transactions */
+	uint64_t backpressure_events; /* times reading from the broker was paused */
 };
 
 struct pf_pipeline {
@@ -47,7 +36,7 @@ struct pf_pipeline {
 	const struct pf_norm_config *norm;
 	struct pf_spool *sp;
 	struct pf_mqtt mqtt;
-	struct pf_db db;
+	struct pf_writer writer;
 
 	/* spool writer: flush = write + fdatasync on the thread pool */
 	uv_work_t flush_req;
@@ -62,43 +51,9 @@ struct pf_pipeline {
 	uv_timer_t group_timer;	  /* ends that pause */
 	bool full;		  /* spool at max_bytes: not reading from the broker */
 
-	/* spool reader */
-	uv_work_t read_req;
-	int read_rc;
-	bool reading;			 /* a read job is running */
-	bool have_records;		 /* pf_spool_next may have more */
-	struct pf_spool_pos cursor;	 /* just past the last record taken from the spool */
-	struct pf_spool_pos build_start; /* where the batch being built begins */
-
-	/* checkpoint */
-	uv_work_t ckpt_req;
-	int ckpt_rc;
-	bool checkpointing;
-	uint64_t ckpt_at_ms;
-
-	/* the batch being built and the transactions in flight */
-	struct pf_batch *build;
-	uv_timer_t batch_timer;
-	struct pipeline__txn *txns; /* ring of pipeline_depth + 1 */
-	int txn_head, txn_count;
-	struct pf_spool_pos committed; /* everything before it is in PostgreSQL */
-	bool broken;		       /* a transaction failed: later outcomes are ignored */
-	int after_break;	       /* what to do once the pipeline is empty */
-	uv_timer_t retry_timer;
-	int retry_ms;
-	char last_db_error[256];
-
-	/* poison recovery: one record per transaction from committed to recover_end */
-	bool recovering;
-	struct pf_spool_pos recover_end;
-	uint8_t *recover_body; /* PF_RECORD_MAX bytes: the record in flight */
-	uint32_t recover_len;
-
-	uv_timer_t tick;	/* once a second: checkpoint, stats, freshness */
-	bool freshness_pending; /* a freshness_counts query is in flight */
-	uint64_t freshness_at_ms;
+	uv_timer_t tick; /* once a second: the writer's tick, stats */
 	struct pf_pipeline_stats stats;
-	struct pf_pipeline_stats logged; /* at the last stats line */
+	struct pf_figures logged; /* at the last stats line */
 	uint64_t stats_at_ms;
 
 	bool stopping;
@@ -117,5 +72,7 @@ void pf_pipeline_start(struct pf_pipeline *p);
  * disconnect both sides and close every handle; cb runs when all is closed. */
 void pf_pipeline_stop(struct pf_pipeline *p, void (*cb)(struct pf_pipeline *p));
 void pf_pipeline_free(struct pf_pipeline *p);
+/* Fill the pipeline's and the writer's figures into f (the rest is main's). */
+void pf_pipeline_figures(const struct pf_pipeline *p, struct pf_figures *f);
 
 #endif

@@ -335,6 +335,11 @@ size_t pf_spool_staged_bytes(const struct pf_spool *sp)
 	return sp->staging.len + sp->aside;
 }
 
+void pf_spool_set_max_bytes(struct pf_spool *sp, uint64_t max_bytes)
+{
+	sp->max_bytes = max_bytes;
+}
+
 bool pf_spool_full(const struct pf_spool *sp)
 {
 	return sp->used_bytes + pf_spool_staged_bytes(sp) >= sp->max_bytes;

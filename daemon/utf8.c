@@ -1,4 +1,4 @@
-/* Strict UTF-8 (RFC 3629), shared by the normalizer, the record codec and the batch builder. */
+/* Strict UTF-8 (RFC 3629): the daemon, parkfeedctl and the tests check text against this. */
 #include "pf_utf8.h"
 
 size_t pf_utf8_seq(const uint8_t *s, size_t n)
@@ -27,4 +27,35 @@ size_t pf_utf8_seq(const uint8_t *s, size_t n)
 		if ((s[j] & 0xC0) != 0x80)
 			return 0;
 	return k;
+}
+
+int pf_utf8_decode(const char *s, size_t len, uint32_t *cp)
+{
+	const uint8_t *u = (const uint8_t *)s;
+	size_t n = len ? pf_utf8_seq(u, len) : 0;
+	static const uint8_t lead_mask[5] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+	uint32_t c;
+
+	if (n == 0)
+		return -1;
+	c = u[0] & lead_mask[n];
+	for (size_t i = 1; i < n; i++)
+		c = (c << 6) | (u[i] & 0x3f);
+	*cp = c;
+	return (int)n;
+}
+
+bool pf_utf8_valid(const char *s, size_t len)
+{
+	const uint8_t *u = (const uint8_t *)s;
+
+	while (len > 0) {
+		size_t n = pf_utf8_seq(u, len);
+
+		if (n == 0)
+			return false;
+		u += n;
+		len -= n;
+	}
+	return true;
 }

@@ -4,8 +4,8 @@
 # Targets: normalize topic config csv spool (default: all, one after the other). Builds into
 # $PF_FUZZ_BUILD_DIR (default /tmp/parkfeed-fuzz-$UID); the corpus grown there starts from the
 # seeds in fuzz/corpus/<target>/, which are only read. A crash, leak or broken invariant leaves
-# its input in $PF_FUZZ_BUILD_DIR/artifacts/ and makes the exit status 1; turn it into a test
-# in tests/unit/test_regressions.c. Prints one summary line per target (executions, coverage).
+# its input in $PF_FUZZ_BUILD_DIR/artifacts/ and makes the exit status 1; turn it into a unit
+# test of the module it found (tests/unit/test_<module>.c). Prints one summary line per target (executions, coverage).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

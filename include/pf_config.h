@@ -6,12 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pf_log.h"
 #include "pf_normalize.h"
 
 #define PF_MAX_ALIASES 64
 #define PF_MAX_PROTOCOLS 16
-
-enum pf_log_level { PF_LOG_DEBUG = 0, PF_LOG_INFO, PF_LOG_NOTICE, PF_LOG_WARNING, PF_LOG_ERR };
 
 struct pf_config {
 	struct {
@@ -45,6 +44,7 @@ struct pf_config {
 		int batch_ms;	      /* 20 ms max wait to fill a batch (0..10000) */
 		int group_commit_ms;  /* 100: low-rate pause to gather a flush (0..1000, 0 off) */
 		int pipeline_depth;   /* 4 batches in flight (1..64) */
+		int stall_timeout;    /* 30 s without a commit while records wait (0 = off) */
 		int reject_burst;     /* 100 rejects per lot per minute stored (0 = no limit) */
 		int reject_sample;    /* 100: beyond the burst, 1 reject in this many stored */
 		char *compliant_protocols; /* "parkfeed/1" comma-separated */
@@ -59,8 +59,9 @@ struct pf_config {
 		enum pf_log_level level; /* info */
 	} log;
 	struct {
-		char *listen;		    /* "" = off; ADDRESS:PORT, e.g. 127.0.0.1:9187 */
+		char *listen;		    /* "" = off; ADDRESS:PORT, e.g. 127.0.0.1:8187 */
 		int64_t health_spool_bytes; /* 64M: /healthz fails past this while the db is down */
+		int health_stall_seconds; /* 60: /healthz fails when the writer stalls this long */
 	} metrics;
 	struct {
 		int ready_timeout; /* 30 s (1..3600): READY=1 by then, degraded if need be */
@@ -107,10 +108,15 @@ char *pf_config_read_secret(const char *name, char *err, size_t errlen);
  */
 int pf_config_diff_nonreloadable(const struct pf_config *a, const struct pf_config *b, char *err,
 				 size_t errlen);
+/*
+ * For SIGHUP reload: move every key marked reloadable in the key table (and [aliases]) from
+ * next into cur. Values are swapped, so freeing next frees what cur held before.
+ */
+void pf_config_apply_reloadable(struct pf_config *cur, struct pf_config *next);
 
 /*
  * Parse a [metrics] listen value: a numeric IPv4 address or a [bracketed] IPv6 address, a
- * colon and a port ("127.0.0.1:9187", "[::1]:9187"). Names are refused so that the address
+ * colon and a port ("127.0.0.1:8187", "[::1]:8187"). Names are refused so that the address
  * bound is exactly the one written. Fills *out (a struct sockaddr_storage) and *outlen;
  * returns 0 or -EINVAL.
  */

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "pf_config.h"
+enum pf_log_level { PF_LOG_DEBUG = 0, PF_LOG_INFO, PF_LOG_NOTICE, PF_LOG_WARNING, PF_LOG_ERR };
 
 /* Detect journald (JOURNAL_STREAM matching stderr) and set the threshold. */
 void pf_log_init(const char *progname, enum pf_log_level level);

@@ -56,4 +56,12 @@ int pf_topic_parse(const char *prefix, const char *topic, size_t topic_len, size
 /* Timestamp parsing alone: the contract's string forms -> microseconds UTC, or -1. */
 int pf_parse_timestamp(const char *s, size_t len, const struct pf_tz *tz, int64_t *out_us);
 
+/*
+ * Let jansson allocate from a per-thread arena that each pf_normalize call rewinds (a tenth
+ * of the daemon's CPU went to malloc and free without it). jansson's allocator is
+ * process-wide, so the program decides: call it once before any JSON is parsed, and parse
+ * JSON with jansson nowhere else. A no-op in sanitizer builds.
+ */
+void pf_normalize_use_arena(void);
+
 #endif

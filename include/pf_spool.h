@@ -11,7 +11,7 @@
  * state except through the begin/end hand-offs documented below.
  *
  * On disk: <dir>/<20-digit segment number>.seg files, each a sequence of frames
- *   u32 length (LE) | u32 CRC-32C or zlib crc32 of the body (LE) | body[length]
+ *   u32 length (LE) | u32 zlib crc32 of the body (LE) | body[length]
  * and <dir>/checkpoint holding the position PostgreSQL has committed up to (with its own
  * CRC, replaced atomically by rename). Segment numbers only grow.
  */
@@ -70,6 +70,9 @@ __attribute__((warn_unused_result)) int pf_spool_append(struct pf_spool *sp, con
 							uint32_t len);
 size_t pf_spool_staged_bytes(const struct pf_spool *sp); /* [loop] */
 bool pf_spool_full(const struct pf_spool *sp);		 /* [loop] used + staged >= max */
+/* [loop] A new cap ([spool] max_bytes on reload); lowering it below what is held stops
+ * appends until the writer catches up, nothing held is dropped. */
+void pf_spool_set_max_bytes(struct pf_spool *sp, uint64_t max_bytes);
 
 /*
  * Flush = begin [loop] -> run [worker:W] -> end [loop]. begin moves the staging buffer

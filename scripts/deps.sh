@@ -2,9 +2,10 @@
 # Install the Debian 12 packages parkfeed builds, tests and demos with. Idempotent: when
 # everything is installed already it changes nothing and does not touch the network.
 #
-# The postgresql-15 package may create and start a system cluster (15/main on port 5432) and
-# mosquitto a system broker (port 1883). parkfeed's tests and demo never use them: they run
-# their own throwaway servers on free loopback ports (tests/lib/env.sh).
+# The postgresql-15 package may create and start a system cluster (15/main on port 5432),
+# mosquitto a system broker (port 1883) and prometheus a server (port 9090). parkfeed's tests
+# and demo never use them: they run their own throwaway servers on free loopback ports
+# (tests/lib/env.sh), and need only promtool of the prometheus package.
 set -euo pipefail
 
 packages=(
@@ -17,8 +18,12 @@ packages=(
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
 	# systemd units, metrics and the Debian package (tests/integration/{metrics,package}.sh)
 	curl systemd dpkg-dev adduser
-	# Grafana dashboards checked against PostgreSQL and promtool (tests/integration/dashboards.sh)
-	jq prometheus
+	# the Debian package: its build, lintian, the previous release from git, hardening checks
+	# (tests/integration/{package,hardening}.sh)
+	debhelper lintian git binutils
+	# promtool for the alert rules and the dashboards' PromQL, jq for the dashboards
+	# (tests/integration/{prometheus_rules,dashboards}.sh)
+	prometheus jq
 	# fuzzing
 	clang libclang-rt-14-dev openssl
 )

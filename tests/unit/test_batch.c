@@ -3,11 +3,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
-#include "batch.h"
+#include "pf_batch.h"
 
 static struct pf_record occupancy(const char *lot, int64_t observed, int free_, bool seq)
 {
@@ -32,14 +33,14 @@ static void test_occupancy_arrays(void **state)
 {
 	struct pf_batch *b = pf_batch_new();
 	struct pf_record r1 = occupancy("A-1", 1, 10, true), r2 = occupancy("NULL", 2, 20, false);
-	struct pf_db_query q[PF_DB__NSTMT];
+	struct pf_ingest_query q[PF_INGEST__N];
 
 	(void)state;
 	assert_int_equal(pf_batch_add(b, &r1), 0);
 	assert_int_equal(pf_batch_add(b, &r2), 0);
 	assert_int_equal(pf_batch_records(b), 2);
 	assert_int_equal(pf_batch_queries(b, q), 1);
-	assert_int_equal(q[0].stmt, PF_DB_OCCUPANCY);
+	assert_int_equal(q[0].call, PF_INGEST_OCCUPANCY);
 	/* A lot literally named NULL must stay a string, so every text element is quoted. */
 	assert_string_equal(q[0].params[0], "{\"A-1\",\"NULL\"}");
 	assert_string_equal(q[0].params[1], "{1,2}");
@@ -64,7 +65,7 @@ static void test_integer_edges(void **state)
 {
 	static const int64_t v[] = {0, -1, 9, 10, -10, INT64_MAX, INT64_MIN};
 	struct pf_batch *b = pf_batch_new();
-	struct pf_db_query q[PF_DB__NSTMT];
+	struct pf_ingest_query q[PF_INGEST__N];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -82,7 +83,7 @@ static void test_reject_escaping(void **state)
 	static const uint8_t payload[] = {'{', '"', 0x00, 0xff, '\\'};
 	static const char topic[] = "parking/x\"y\\z/occupancy";
 	struct pf_batch *b = pf_batch_new();
-	struct pf_db_query q[PF_DB__NSTMT];
+	struct pf_ingest_query q[PF_INGEST__N];
 	struct pf_record r;
 
 	(void)state;
@@ -98,7 +99,7 @@ static void test_reject_escaping(void **state)
 	r.payload_full_len = 99;
 	assert_int_equal(pf_batch_add(b, &r), 0);
 	assert_int_equal(pf_batch_queries(b, q), 1);
-	assert_int_equal(q[0].stmt, PF_DB_REJECTED);
+	assert_int_equal(q[0].call, PF_INGEST_REJECTED);
 	assert_string_equal(q[0].params[0], "{5}");
 	assert_string_equal(q[0].params[1], "{\"parking/x\\\"y\\\\z/occupancy\"}");
 	assert_string_equal(q[0].params[2], "{\"\"}");
@@ -113,7 +114,7 @@ static void test_reject_escaping(void **state)
 static void test_status_and_mixed(void **state)
 {
 	struct pf_batch *b = pf_batch_new();
-	struct pf_db_query q[PF_DB__NSTMT];
+	struct pf_ingest_query q[PF_INGEST__N];
 	struct pf_record s, o = occupancy("B", 3, 1, false);
 
 	(void)state;
@@ -127,7 +128,7 @@ static void test_status_and_mixed(void **state)
 	assert_int_equal(pf_batch_add(b, &o), 0);
 	assert_int_equal(pf_batch_add(b, &s), 0);
 	assert_int_equal(pf_batch_queries(b, q), 2);
-	assert_int_equal(q[1].stmt, PF_DB_STATUS);
+	assert_int_equal(q[1].call, PF_INGEST_STATUS);
 	assert_string_equal(q[1].params[2], "{NULL}");
 	assert_string_equal(q[1].params[3], "{NULL}");
 	assert_string_equal(q[1].params[5], "{\"parkfeed/1\"}");
@@ -139,7 +140,7 @@ static void test_status_and_mixed(void **state)
 static void test_large_batch(void **state)
 {
 	struct pf_batch *b = pf_batch_new();
-	struct pf_db_query q[PF_DB__NSTMT];
+	struct pf_ingest_query q[PF_INGEST__N];
 
 	(void)state;
 	for (int i = 0; i < 20000; i++) {

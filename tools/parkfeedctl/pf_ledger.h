@@ -6,32 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- growable output buffer (buf.c) ---------------------------------------------------- */
+#include "pf_buf.h"
+#include "pf_utf8.h"
 
-struct pf_buf {
-	char *p; /* NUL-terminated once anything was appended */
-	size_t len;
-	size_t cap;
-	bool oom; /* an append failed: the content is incomplete */
-};
+/* ---- display width (width.c; UTF-8 itself is pf_utf8.h's) ----------------------------- */
 
-void pf_buf_init(struct pf_buf *b);
-void pf_buf_free(struct pf_buf *b);
-void pf_buf_add(struct pf_buf *b, const char *s, size_t len);
-void pf_buf_puts(struct pf_buf *b, const char *s);
-void pf_buf_pad(struct pf_buf *b, char c, size_t n);
-void pf_buf_printf(struct pf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Field quoted as RFC 4180 requires (only when it holds , " CR or LF). */
-void pf_buf_csv_field(struct pf_buf *b, const char *s);
-/* JSON string literal with quotes; NULL gives null. */
-void pf_buf_json_str(struct pf_buf *b, const char *s);
-
-/* ---- UTF-8 and display width (width.c) ------------------------------------------------- */
-
-/* Decode one code point: bytes used (1..4), or -1 for an invalid or truncated sequence. */
-int pf_utf8_decode(const char *s, size_t len, uint32_t *cp);
-/* Whole string is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-bool pf_utf8_valid(const char *s, size_t len);
 /* Terminal columns of one code point: 0 (combining, zero-width), 1, or 2 (East Asian wide). */
 int pf_wcwidth(uint32_t cp);
 /* Columns of a UTF-8 string; an invalid byte counts as one column. */

@@ -8,8 +8,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db.h"
 #include "pf_record.h"
+
+/* The schema's ingest functions a batch calls (schema/001_base.sql), in the order they run. */
+enum pf_ingest_call {
+	PF_INGEST_OCCUPANCY = 0, /* parking.ingest_occupancy */
+	PF_INGEST_STATUS,	 /* parking.ingest_status */
+	PF_INGEST_REJECTED,	 /* parking.ingest_rejected */
+	PF_INGEST__N
+};
+#define PF_INGEST_MAX_PARAMS 9
+
+/* One call: its parameters in text format (array literals). */
+struct pf_ingest_query {
+	enum pf_ingest_call call;
+	const char *params[PF_INGEST_MAX_PARAMS];
+};
 
 struct pf_batch;
 
@@ -25,9 +39,9 @@ size_t pf_batch_bytes(const struct pf_batch *b);
 /* Oldest received_at in the batch (microseconds), 0 when empty. */
 int64_t pf_batch_oldest(const struct pf_batch *b);
 /*
- * Close the arrays and describe the non-empty ones as queries (at most PF_DB__NSTMT).
+ * Close the arrays and describe the non-empty ones as queries (at most PF_INGEST__N).
  * The strings stay valid until the next reset or add.
  */
-int pf_batch_queries(struct pf_batch *b, struct pf_db_query *q);
+int pf_batch_queries(struct pf_batch *b, struct pf_ingest_query *q);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pf_ledger.h"
+#include "pf_buf.h"
 
 void pf_buf_init(struct pf_buf *b)
 {
@@ -17,7 +17,7 @@ void pf_buf_free(struct pf_buf *b)
 	pf_buf_init(b);
 }
 
-static int buf_reserve(struct pf_buf *b, size_t extra)
+int pf_buf_reserve(struct pf_buf *b, size_t extra)
 {
 	size_t need, cap;
 	char *p;
@@ -42,7 +42,7 @@ static int buf_reserve(struct pf_buf *b, size_t extra)
 
 void pf_buf_add(struct pf_buf *b, const char *s, size_t len)
 {
-	if (buf_reserve(b, len) < 0)
+	if (pf_buf_reserve(b, len) < 0)
 		return;
 	memcpy(b->p + b->len, s, len);
 	b->len += len;
@@ -56,7 +56,7 @@ void pf_buf_puts(struct pf_buf *b, const char *s)
 
 void pf_buf_pad(struct pf_buf *b, char c, size_t n)
 {
-	if (buf_reserve(b, n) < 0)
+	if (pf_buf_reserve(b, n) < 0)
 		return;
 	memset(b->p + b->len, c, n);
 	b->len += n;
@@ -71,7 +71,7 @@ void pf_buf_printf(struct pf_buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+	if (n < 0 || pf_buf_reserve(b, (size_t)n) < 0)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
