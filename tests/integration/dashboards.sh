@@ -94,7 +94,7 @@ grep -q "SUCCESS: ${#exprs[@]} rules found" promtool.out || pf_fail "promtool: $
 printf 'groups:\n  - name: x\n    rules:\n      - record: x:y\n        expr: sum(rate(parkfeed_up[5m])\n' >broken.yml
 promtool check rules broken.yml >/dev/null 2>&1 && pf_fail "promtool accepted a broken expression"
 for m in $(printf '%s\n' "${exprs[@]}" | grep -oE 'parkfeed_[a-z_]+' | sed -E 's/_(bucket|sum|count)$//' | sort -u); do
-	grep -q "\"$m\"" "$PF_SOURCE_DIR/daemon/metrics.c" || pf_fail "dashboards use $m, which parkfeedd does not export"
+	grep -q "\"$m\"" "$PF_SOURCE_DIR"/daemon/*.c || pf_fail "dashboards use $m, which parkfeedd does not export"
 done
 pf_log "${#exprs[@]} PromQL expressions parse and name exported metrics"
 pf_pass
