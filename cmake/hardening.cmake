@@ -26,7 +26,7 @@ endforeach()
 # the warning fatal), adds nothing under AddressSanitizer (which checks the same calls), and
 # must not be defined twice with different values when CFLAGS already set it.
 string(TOUPPER "${CMAKE_BUILD_TYPE}" pf_build_type)
-if(NOT PF_SANITIZE AND NOT CMAKE_C_FLAGS MATCHES "_FORTIFY_SOURCE"
+if(NOT PF_SANITIZE AND NOT PF_TSAN AND NOT CMAKE_C_FLAGS MATCHES "_FORTIFY_SOURCE"
    AND (pf_build_type MATCHES "^(RELEASE|RELWITHDEBINFO|MINSIZEREL)$"
         OR CMAKE_C_FLAGS MATCHES "(^| )-O[1-3sg]?( |$)"))
   add_compile_definitions(_FORTIFY_SOURCE=2)

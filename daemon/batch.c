@@ -12,7 +12,6 @@
 #include "pf_buf.h"
 #include "pf_utf8.h"
 
-
 enum {
 	/* occupancy */
 	O_LOT,

@@ -17,18 +17,12 @@
 
 #include "db.h"
 #include "pf_log.h"
+#include "sockwatch.h"
 
 #define BACKOFF_MIN_MS 250
 
 /* The first reconnect delay; a test hook (tests make it short), nothing configures it. */
 int db__backoff_min_ms = BACKOFF_MIN_MS;
-
-struct db__poll {
-	uv_poll_t handle;
-	int fd;
-	int events; /* what the handle watches now; 0 when libuv stopped it */
-	struct pf_db *db;
-};
 
 static const struct {
 	const char *name;
@@ -96,30 +90,26 @@ static void on_closed(uv_handle_t *h)
 		db->stopped_cb(db);
 }
 
-static void on_poll_closed(uv_handle_t *h)
+static void on_poll_closed(struct pf_sockwatch *w)
 {
-	struct db__poll *p = h->data;
-	struct pf_db *db = p->db;
+	struct pf_db *db = w->data;
 
-	free(p);
 	if (db->stopped_cb && --db->closing == 0)
 		db->stopped_cb(db);
 }
 
 static void close_poll(struct pf_db *db)
 {
-	struct db__poll *p = db->poll;
+	struct pf_sockwatch *w = db->poll;
 
-	if (!p)
+	if (!w)
 		return;
 	db->poll = NULL;
-	uv_poll_stop(&p->handle);
 	if (db->stopped_cb)
 		db->closing++;
-	uv_close((uv_handle_t *)&p->handle, on_poll_closed);
+	pf_sockwatch_close(w, on_poll_closed);
 }
 
-/* The socket watcher goes first: libuv forbids closing an fd under an active poll handle. */
 static void close_conn(struct pf_db *db)
 {
 	close_poll(db);
@@ -512,14 +502,14 @@ static bool do_flush(struct pf_db *db)
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
-	struct db__poll *p = h->data;
-	struct pf_db *db = p->db;
+	struct pf_sockwatch *w = h->data;
+	struct pf_db *db = w->data;
 
 	if (status < 0) {
 		/* libuv has stopped the handle: the socket has an error (a reset, say). Read
 		 * what arrived before it, so the server's own words reach the log, then give
 		 * the connection up: a TCP socket in error never recovers. */
-		p->events = 0;
+		pf_sockwatch_stopped(w);
 		if (db->conn && db->state == PF_DB_READY && PQconsumeInput(db->conn))
 			drain_results(db);
 		if (db->conn) {
@@ -559,44 +549,34 @@ static void on_poll(uv_poll_t *h, int status, int events)
 static void sync_poll(struct pf_db *db)
 {
 	int fd = db->conn ? PQsocket(db->conn) : -1;
-	int events;
+	int events, rc;
 
-	if (db->poll && db->poll->fd != fd)
-		close_poll(db); /* the socket may change between PQconnectPoll calls */
+	/* PQconnectPoll may replace the socket, even by one with the same number. */
+	if (db->poll && (fd < 0 || !pf_sockwatch_same(db->poll, fd, db->state == PF_DB_CONNECTING)))
+		close_poll(db);
 	if (fd < 0 || db->stopped_cb)
 		return;
 	if (!db->poll) {
-		struct db__poll *p = calloc(1, sizeof(*p));
+		db->poll = pf_sockwatch_open(db->loop, fd, db);
+		if (!db->poll) {
+			char why[128];
 
-		if (!p) {
-			lose(db, "out of memory for a socket watcher");
+			snprintf(why, sizeof(why), "cannot watch the connection's socket: %s",
+				 strerror(errno));
+			lose(db, why);
 			return;
 		}
-		p->fd = fd;
-		p->db = db;
-		p->handle.data = p;
-		if (uv_poll_init_socket(db->loop, &p->handle, fd) != 0) {
-			free(p);
-			lose(db, "cannot watch the connection's socket");
-			return;
-		}
-		db->poll = p;
 	}
 	events = db->want_write ? UV_WRITABLE : 0;
 	if (db->state != PF_DB_CONNECTING || !db->want_write)
 		events |= UV_READABLE;
-	if (events != db->poll->events) {
-		int rc = uv_poll_start(&db->poll->handle, events, on_poll);
+	rc = pf_sockwatch_set(db->poll, events, on_poll);
+	if (rc < 0) {
+		char why[128];
 
-		if (rc < 0) {
-			char why[128];
-
-			snprintf(why, sizeof(why), "cannot watch the connection's socket: %s",
-				 uv_strerror(rc));
-			lose(db, why);
-			return;
-		}
-		db->poll->events = events;
+		snprintf(why, sizeof(why), "cannot watch the connection's socket: %s",
+			 uv_strerror(rc));
+		lose(db, why);
 	}
 }
 

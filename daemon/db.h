@@ -11,7 +11,7 @@
 #include "pf_config.h"
 
 struct pg_conn;
-struct db__poll;
+struct pf_sockwatch;
 
 #define PF_DB_MAX_INFLIGHT 64 /* ingest transactions in flight, whatever pipeline_depth says */
 
@@ -71,7 +71,7 @@ struct pf_db {
 	uv_loop_t *loop;
 	const struct pf_config *cfg;
 	struct pg_conn *conn;
-	struct db__poll *poll;
+	struct pf_sockwatch *poll;
 	uv_timer_t retry_timer;	  /* BACKOFF -> CONNECTING */
 	uv_timer_t connect_timer; /* our own connect_timeout: libpq's is not applied here */
 	uv_timer_t report_timer;  /* FAILED: reports outcomes on the next iteration */

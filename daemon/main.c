@@ -17,7 +17,7 @@
 #include "pf_spool.h"
 #include "pf_tz.h"
 #include "metrics.h"
-#include "notify.h"
+#include "pf_notify.h"
 #include "pf_version.h"
 #include "pipeline.h"
 

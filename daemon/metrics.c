@@ -2,6 +2,11 @@
  * Prometheus /metrics and /healthz. The loop thread renders the figures once a second into
  * its own buffer and publishes it under a mutex; libmicrohttpd's thread only copies the
  * published text, so a scrape never touches the pipeline or waits for the loop.
+ *
+ * Slow clients must not starve the health check: one address holds at most
+ * METRICS_PER_IP connections, every answer closes its connection, and a connection that
+ * has not been answered METRICS_DEADLINE_MS after it was accepted is shut down, however
+ * steadily it trickles bytes (libmicrohttpd's own timeout only counts idle time).
  */
 #include "metrics.h"
 
@@ -13,14 +18,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
 #include "pf_config.h"
 #include "pf_log.h"
 
-#define METRICS_CONN_LIMIT 16 /* scrapers are few; a flood must not cost memory */
-#define METRICS_TIMEOUT_S 10
+#define METRICS_IDLE_S 10	 /* libmicrohttpd's timeout: without a byte for this long */
+#define METRICS_DEADLINE_MS 5000 /* from accept to answer, whatever the pace */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * [loop] Shut down the connections past their deadline. shutdown(), not close(): the
+ * descriptor stays libmicrohttpd's, which then sees the end and closes it; and the lock
+ * (taken by on_connection before a descriptor is closed) keeps a number we hold from being
+ * reused meanwhile.
+ */
+static void expire(struct pf_metrics *m)
+{
+	uint64_t now = mono_ms();
+
+	for (int i = 0; i < METRICS_CONN_LIMIT; i++) {
+		struct metrics__conn *c = &m->conns[i];
+
+		if (!c->used || c->expired || now - c->accepted_ms < METRICS_DEADLINE_MS)
+			continue;
+		c->expired = true;
+		m->expired++;
+		shutdown(c->fd, SHUT_RDWR);
+		pf_log_limited(PF_LOG_WARNING, "metrics-deadline",
+			       "metrics: a client sent no complete request within %d ms; "
+			       "connection shut down",
+			       METRICS_DEADLINE_MS);
+	}
+}
 
 void pf_metrics_publish(struct pf_metrics *m, const struct pf_figures *f)
 {
@@ -35,6 +74,7 @@ void pf_metrics_publish(struct pf_metrics *m, const struct pf_figures *f)
 	m->render.oom = false;
 	pf_figures_render(&m->render, f, healthy);
 	pthread_mutex_lock(&m->lock);
+	expire(m);
 	if (!m->render.oom) {
 		tmp = m->text;
 		m->text = m->render;
@@ -60,6 +100,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const 
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	/* One request per connection: its deadline is the request's. */
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -109,6 +151,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return reply_text(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /healthz\n");
 }
 
+/* [HTTP thread] Track each connection's accept time and descriptor for expire(). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct pf_metrics *m = cls;
+	const union MHD_ConnectionInfo *info;
+	struct metrics__conn *c = *socket_context;
+
+	pthread_mutex_lock(&m->lock);
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (c)
+			c->used = false;
+		*socket_context = NULL;
+	} else if ((info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD))) {
+		for (int i = 0; i < METRICS_CONN_LIMIT; i++) {
+			if (m->conns[i].used)
+				continue;
+			m->conns[i] = (struct metrics__conn){
+				.used = true, .fd = info->connect_fd, .accepted_ms = mono_ms()};
+			*socket_context = &m->conns[i];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
 	char buf[256];
@@ -147,9 +215,11 @@ int pf_metrics_start(struct pf_metrics *m, const char *listen, char *err, size_t
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
 				  (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-				  (unsigned int)METRICS_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-				  (unsigned int)METRICS_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER,
-				  on_mhd_error, NULL, MHD_OPTION_END);
+				  (unsigned int)METRICS_CONN_LIMIT,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)METRICS_PER_IP,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_IDLE_S,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, m,
+				  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL, MHD_OPTION_END);
 	rc = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!m->mhd) {

@@ -12,6 +12,17 @@
 
 struct MHD_Daemon;
 
+#define METRICS_CONN_LIMIT 64 /* scrapers and health checks are few: a flood costs no memory */
+#define METRICS_PER_IP 8      /* one address cannot take them all */
+
+/* A connection being served, for its deadline (metrics.c). */
+struct metrics__conn {
+	bool used;
+	bool expired; /* shut down already */
+	int fd;	      /* libmicrohttpd's descriptor */
+	uint64_t accepted_ms;
+};
+
 struct pf_metrics {
 	struct MHD_Daemon *mhd; /* NULL when [metrics] listen is empty */
 	pthread_mutex_t lock;	/* guards the published fields below */
@@ -19,6 +30,8 @@ struct pf_metrics {
 	bool healthy;		/* published /healthz outcome */
 	char health_why[200];
 	struct pf_buf render; /* loop thread only: the body being rendered */
+	struct metrics__conn conns[METRICS_CONN_LIMIT]; /* under lock */
+	uint64_t expired;				/* connections shut down at deadline */
 };
 
 /*

@@ -20,16 +20,10 @@
 
 #include "mqtt.h"
 #include "pf_log.h"
+#include "sockwatch.h"
 
 #define READ_BUDGET 2048 /* packets per readable event, to stay fair to other handles */
 #define BACKOFF_MIN_MS 250
-
-struct mqtt__poll {
-	uv_poll_t handle;
-	int fd;
-	int events;
-	struct pf_mqtt *m;
-};
 
 static void sync_poll(struct pf_mqtt *m);
 static void schedule_retry(struct pf_mqtt *m, const char *why, int code);
@@ -52,27 +46,24 @@ static void on_handle_closed(uv_handle_t *h)
 		m->stopped_cb(m);
 }
 
-static void on_poll_closed(uv_handle_t *h)
+static void on_poll_closed(struct pf_sockwatch *w)
 {
-	struct mqtt__poll *p = h->data;
-	struct pf_mqtt *m = p->m;
+	struct pf_mqtt *m = w->data;
 
-	free(p);
 	if (m->stopped_cb && --m->closing == 0)
 		m->stopped_cb(m);
 }
 
 static void close_poll(struct pf_mqtt *m)
 {
-	struct mqtt__poll *p = m->poll;
+	struct pf_sockwatch *w = m->poll;
 
-	if (!p)
+	if (!w)
 		return;
 	m->poll = NULL;
-	uv_poll_stop(&p->handle);
 	if (m->stopped_cb)
 		m->closing++;
-	uv_close((uv_handle_t *)&p->handle, on_poll_closed);
+	pf_sockwatch_close(w, on_poll_closed);
 }
 
 /* ---- reading and writing ---- */
@@ -131,16 +122,19 @@ static void do_read(struct pf_mqtt *m)
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
-	struct mqtt__poll *p = h->data;
-	struct pf_mqtt *m = p->m;
+	struct pf_sockwatch *w = h->data;
+	struct pf_mqtt *m = w->data;
 
 	if (status < 0) {
+		/* libuv has stopped the handle; libmosquitto finds the error reading, or else
+		 * sync_poll watches again and the next read or keepalive does. */
 		pf_warn("mqtt: socket error: %s", uv_strerror(status));
-		events = UV_READABLE; /* let libmosquitto find the error and disconnect */
+		pf_sockwatch_stopped(w);
+		events = UV_READABLE;
 	}
-	if ((events & UV_WRITABLE) && m->poll == p)
+	if ((events & UV_WRITABLE) && m->poll == w)
 		do_write(m);
-	if ((events & UV_READABLE) && m->poll == p)
+	if ((events & UV_READABLE) && m->poll == w)
 		do_read(m);
 	sync_poll(m);
 }
@@ -151,25 +145,16 @@ static void sync_poll(struct pf_mqtt *m)
 	int fd = m->mosq ? mosquitto_socket(m->mosq) : -1;
 	int events = 0;
 
-	if (m->poll && m->poll->fd != fd)
+	if (m->poll && (fd < 0 || !pf_sockwatch_same(m->poll, fd, m->state != PF_MQTT_CONNECTED)))
 		close_poll(m); /* new connection, new fd: a uv_poll_t cannot be re-pointed */
 	if (fd < 0 || m->stopped_cb)
 		return;
 	if (!m->poll) {
-		struct mqtt__poll *p = calloc(1, sizeof(*p));
-		if (!p) {
-			pf_err("mqtt: out of memory for a socket watcher");
+		m->poll = pf_sockwatch_open(m->loop, fd, m);
+		if (!m->poll) {
+			pf_err("mqtt: cannot watch socket %d: %s", fd, strerror(errno));
 			return;
 		}
-		p->fd = fd;
-		p->m = m;
-		p->handle.data = p;
-		if (uv_poll_init_socket(m->loop, &p->handle, fd) != 0) {
-			pf_err("mqtt: cannot watch socket %d", fd);
-			free(p);
-			return;
-		}
-		m->poll = p;
 	}
 	if (m->reading)
 		events |= UV_READABLE;
@@ -177,13 +162,8 @@ static void sync_poll(struct pf_mqtt *m)
 	 * writable watch would spin, and held PUBACKs must not leave early. */
 	if (mosquitto_want_write(m->mosq) && !m->unsynced)
 		events |= UV_WRITABLE;
-	if (events == m->poll->events)
-		return;
-	m->poll->events = events;
-	if (events)
-		uv_poll_start(&m->poll->handle, events, on_poll);
-	else
-		uv_poll_stop(&m->poll->handle);
+	if (pf_sockwatch_set(m->poll, events, on_poll) < 0)
+		pf_err("mqtt: cannot watch socket %d", fd);
 }
 
 static void on_kick(uv_timer_t *t)
@@ -349,7 +329,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 	bool was_connected = m->state == PF_MQTT_CONNECTED;
 
 	mosquitto_log_callback_set(mosq, on_lib_log);
-	close_poll(m); /* before libmosquitto closes the fd */
+	close_poll(m); /* libmosquitto has closed its fd: ours is a duplicate */
 	m->unsynced = false;
 	if (m->state == PF_MQTT_STOPPING || m->stopped_cb) {
 		m->state = PF_MQTT_IDLE;

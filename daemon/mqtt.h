@@ -11,7 +11,7 @@
 #include "pf_config.h"
 
 struct mosquitto;
-struct mqtt__poll;
+struct pf_sockwatch;
 
 struct pf_mqtt_callbacks {
 	/* One message; received_at in microseconds UTC. Its PUBACK waits until
@@ -36,9 +36,9 @@ struct pf_mqtt {
 	uv_loop_t *loop;
 	const struct pf_config *cfg;
 	struct mosquitto *mosq;
-	struct mqtt__poll *poll; /* watcher of the current socket, NULL when none */
-	uv_timer_t misc_timer;	 /* mosquitto_loop_misc once a second */
-	uv_timer_t retry_timer;	 /* reconnect backoff */
+	struct pf_sockwatch *poll; /* watcher of the current socket, NULL when none */
+	uv_timer_t misc_timer;	   /* mosquitto_loop_misc once a second */
+	uv_timer_t retry_timer;	   /* reconnect backoff */
 	uv_getaddrinfo_t resolver;
 	char addr[64]; /* numeric broker address to connect to */
 	enum pf_mqtt_state state;

@@ -5,7 +5,7 @@
  * the daemon does not link libsystemd for a socket, a sendto and a few environment
  * variables; nothing else of libsystemd is used.
  */
-#include "notify.h"
+#include "pf_notify.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang and run each for SECONDS: fuzz/run.sh SECONDS [TARGET...]
 #
-# Targets: normalize topic config csv spool (default: all, one after the other). Builds into
+# Targets: normalize topic config csv spool query (default: all, one after the other). Builds into
 # $PF_FUZZ_BUILD_DIR (default /tmp/parkfeed-fuzz-$UID); the corpus grown there starts from the
 # seeds in fuzz/corpus/<target>/, which are only read. A crash, leak or broken invariant leaves
 # its input in $PF_FUZZ_BUILD_DIR/artifacts/ and makes the exit status 1; turn it into a unit
@@ -13,7 +13,7 @@ secs=${1:-}
 [[ $secs =~ ^[0-9]+$ && $secs -gt 0 ]] || { echo "usage: fuzz/run.sh SECONDS [TARGET...]" >&2; exit 2; }
 shift
 targets=("$@")
-(( ${#targets[@]} )) || targets=(normalize topic config csv spool)
+(( ${#targets[@]} )) || targets=(normalize topic config csv spool query)
 
 cc=${CC:-clang}
 command -v "$cc" >/dev/null || { echo "fuzz: $cc not found (Debian: apt-get install clang)" >&2; exit 2; }
@@ -26,7 +26,8 @@ cmake --build "$build" -j"$(nproc)" >"$build/build.log" 2>&1 ||
 	{ tail -n 40 "$build/build.log" >&2; exit 1; }
 
 # Inputs large enough for every limit the code enforces, small enough to stay fast.
-declare -A max_len=([normalize]=8192 [topic]=600 [config]=4096 [csv]=8192 [spool]=8192)
+declare -A max_len=([normalize]=8192 [topic]=600 [config]=4096 [csv]=8192 [spool]=8192
+	[query]=4200)
 
 rc=0
 for t in "${targets[@]}"; do

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A live demo of parkfeed on one machine: a throwaway mosquitto and PostgreSQL, Jiaozuo's lots
 # registered with this year's targets, parkfeedd ingesting what the lot-controller simulator
-# publishes, and a screen that refreshes every 2 s with free spaces per district, what was
-# stored and rejected, and the progress ledger. Ctrl-C stops everything and removes its files.
+# publishes, parkfeed-api serving it over HTTP (its URL is on the screen), and a screen that
+# refreshes every 2 s with free spaces per district, what was stored and rejected, and the
+# progress ledger. Ctrl-C stops everything and removes its files.
 #
 #   ./scripts/demo.sh                 run until Ctrl-C
 #   ./scripts/demo.sh --duration 60   stop by itself after 60 s
@@ -81,6 +82,12 @@ say "starting the simulator: $lots lots, $rate messages/s, 2% bad, all formats"
 pf_track_pid $!
 sim_pid=$!
 
+say "starting parkfeed-api"
+pf_api_conf_write "$PF_TMP/parkfeed-api.conf" api.refresh_ms=2000 -api.rate_limit web.root="$root/web"
+pf_api_start "$PF_TMP/parkfeed-api.conf"
+pf_api_wait_ready 30
+say "parkfeed-api: $PF_API_URL/ (try $PF_API_URL/v1/lots?near=113.2418,35.2159&limit=3)"
+
 # --------------------------------------------------------------------------------------
 # The screen
 
@@ -125,8 +132,11 @@ render() {
 	fi
 	printf 'parkfeed demo: 焦作市智慧停车 Jiaozuo smart parking   %s (Asia/Shanghai)   running %02d:%02d\n' \
 		"$now" $(( elapsed / 60 )) $(( elapsed % 60 ))
-	printf 'broker 127.0.0.1:%s   PostgreSQL 127.0.0.1:%s   simulator: %s lots, %s msg/s, 2%% bad\n\n' \
+	printf 'broker 127.0.0.1:%s   PostgreSQL 127.0.0.1:%s   simulator: %s lots, %s msg/s, 2%% bad\n' \
 		"$PF_MQTT_PORT" "$PF_PG_PORT" "$lots" "$rate"
+	printf 'parkfeed-api %s/   (/v1/lots, /v1/lots?near=LON,LAT, /v1/districts, /v1/progress?year=%s,\n' \
+		"$PF_API_URL" "$year"
+	printf '              /ngsi-ld/v1/entities?type=OffStreetParking, /healthz)\n\n'
 	echo "Free spaces by district (lots with fresh data)"
 	table "$district_sql"
 	echo
@@ -154,6 +164,7 @@ while :; do
 	fi
 	printf '%s\n' "$screen"
 	pf_alive "$PF_DAEMON_PID" || pf_fail "parkfeedd stopped unexpectedly"
+	pf_alive "$PF_API_PID" || pf_fail "parkfeed-api stopped unexpectedly: $(tail -n 5 "$PF_TMP/api.log")"
 	pf_alive "$sim_pid" || pf_fail "the simulator stopped unexpectedly: $(tail -n 5 "$PF_TMP/sim.log")"
 	if (( duration && SECONDS - start >= duration )); then
 		break

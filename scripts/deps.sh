@@ -16,6 +16,8 @@ packages=(
 	# tests and demo
 	libcmocka-dev mosquitto mosquitto-clients postgresql-15 postgresql-client-15
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
+	# parkfeed-api's tests (python3 checks answers against the database) and benchmark
+	python3 wrk
 	# systemd units, metrics and the Debian package (tests/integration/{metrics,package}.sh)
 	curl systemd dpkg-dev adduser
 	# the Debian package: its build, lintian, the previous release from git, hardening checks
@@ -26,6 +28,8 @@ packages=(
 	prometheus jq
 	# fuzzing
 	clang libclang-rt-14-dev openssl
+	# the formatting check (scripts/test.sh)
+	clang-format
 )
 
 missing=()

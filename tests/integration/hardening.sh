@@ -27,7 +27,7 @@ if [[ $sanitize =~ ^(ON|on|1|TRUE|true|YES|yes)$ ]]; then
 fi
 
 failed=0
-for prog in "$PF_DAEMON" "$PF_CTL" "$PF_SIM"; do
+for prog in "$PF_DAEMON" "$PF_CTL" "$PF_SIM" "$PF_API"; do
 	[[ -x $prog ]] || pf_fail "$prog is not built"
 	if out=$(pf_hardening_check "$prog" $mode); then
 		pf_log "$(basename "$prog"): hardened"

@@ -12,6 +12,7 @@ pf_mqtt_start "max_queued_messages 0"
 
 mport=$(pf_free_port)
 url=http://127.0.0.1:$mport
+PF_METRICS_URL=$url
 conf=$PF_TMP/parkfeed.conf
 pf_conf_write "$conf" metrics.listen="127.0.0.1:$mport" metrics.health_spool_bytes=200K
 pf_daemon_start "$conf"
@@ -19,39 +20,7 @@ pf_daemon_wait_log 'metrics: serving' 10
 pf_daemon_wait_log 'mqtt: connected' 20
 pf_daemon_wait_log 'postgres: connected' 20
 
-scrape() {
-	curl -sf "$url/metrics" >"$PF_TMP/metrics.txt" || pf_fail "GET /metrics failed"
-}
-# metric NAME{labels}: its value in the last scrape
-metric() {
-	awk -v m="$1" '$1 == m {print $2; found = 1} END {if (!found) print "missing"}' \
-		"$PF_TMP/metrics.txt"
-}
-health_code() {
-	curl -s -o "$PF_TMP/healthz.txt" -w '%{http_code}' "$url/healthz" || true
-}
-# wait_health CODE TIMEOUT_S [BODY_REGEX]
-wait_health() {
-	local want=$1 t=$2 re=${3:-.} i code=
-	for (( i = 0; i < t * 10; i++ )); do
-		code=$(health_code)
-		[[ $code == "$want" ]] && grep -Eq -- "$re" "$PF_TMP/healthz.txt" && return 0
-		sleep 0.1
-	done
-	pf_fail "/healthz: expected $want /$re/, got $code: $(cat "$PF_TMP/healthz.txt" 2>/dev/null)"
-}
-# wait_metric NAME VALUE TIMEOUT_S
-wait_metric() {
-	local i
-	for (( i = 0; i < $3 * 10; i++ )); do
-		scrape
-		[[ $(metric "$1") == "$2" ]] && return 0
-		sleep 0.1
-	done
-	pf_fail "metric $1: expected $2, got $(metric "$1")"
-}
-
-wait_health 200 5 '^ok$'
+pf_wait_health 200 5 '^ok$'
 code=$(curl -s -o /dev/null -w '%{http_code}' "$url/nothing-here")
 pf_assert_eq "$code" 404 "unknown path"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/metrics")
@@ -67,59 +36,59 @@ good=${BASH_REMATCH[2]}
 bad=${BASH_REMATCH[3]}
 pf_wait_sql "SELECT count(*) FROM parking.occupancy" "$good" 30 "good messages stored"
 pf_wait_sql "SELECT count(*) FROM parking.rejected" "$bad" 30 "bad messages rejected"
-wait_metric parkfeed_records_committed_total 4000 10
+pf_wait_metric parkfeed_records_committed_total 4000 10
 sleep 1.1   # the figures are rendered once a second
-scrape
+pf_scrape
 grep -Evq '^(# (HELP|TYPE) [a-z_]+ .*|[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.eEInfa]+)$' \
 	"$PF_TMP/metrics.txt" &&
 	pf_fail "not Prometheus text format: $(grep -Ev '^(#|[a-z_])' "$PF_TMP/metrics.txt" | head -n 3)"
-pf_assert_eq "$(metric parkfeed_messages_received_total)" 4000 "received"
-pf_assert_eq "$(metric parkfeed_messages_acknowledged_total)" 4000 "acknowledged"
-pf_assert_eq "$(metric parkfeed_rows_stored_total)" "$good" "stored vs parking.occupancy"
-pf_assert_eq "$(metric parkfeed_occupancy_messages_total)" "$good" "occupancy messages"
+pf_assert_eq "$(pf_metric parkfeed_messages_received_total)" 4000 "received"
+pf_assert_eq "$(pf_metric parkfeed_messages_acknowledged_total)" 4000 "acknowledged"
+pf_assert_eq "$(pf_metric parkfeed_rows_stored_total)" "$good" "stored vs parking.occupancy"
+pf_assert_eq "$(pf_metric parkfeed_occupancy_messages_total)" "$good" "occupancy messages"
 while IFS='|' read -r reason n; do
-	pf_assert_eq "$(metric "parkfeed_messages_rejected_total{reason=\"$reason\"}")" "$n" \
+	pf_assert_eq "$(pf_metric "parkfeed_messages_rejected_total{reason=\"$reason\"}")" "$n" \
 		"rejected for $reason vs parking.rejected"
 done < <(pf_psql "SELECT reason, count(*) FROM parking.rejected GROUP BY reason")
 sum=$(awk '/^parkfeed_messages_rejected_total\{/ {s += $2} END {print s}' "$PF_TMP/metrics.txt")
 pf_assert_eq "$sum" "$bad" "rejected, all reasons"
-tx=$(metric parkfeed_transactions_total)
-pf_assert_eq "$(metric parkfeed_commit_duration_seconds_count)" "$tx" "commit latency samples"
-pf_assert_eq "$(metric parkfeed_batch_records_count)" "$tx" "batch size samples"
-pf_assert_eq "$(metric parkfeed_batch_records_sum)" 4000 "records in batches"
-pf_assert_eq "$(metric 'parkfeed_batch_records_bucket{le="+Inf"}')" "$tx" "+Inf bucket"
-pf_assert_eq "$(metric 'parkfeed_up{dependency="broker"}')" 1 "broker up"
-pf_assert_eq "$(metric 'parkfeed_up{dependency="database"}')" 1 "database up"
-pf_assert_eq "$(metric parkfeed_healthy)" 1 "healthy"
-wait_metric parkfeed_spool_bytes 0 5   # the checkpoint follows within a second of catching up
+tx=$(pf_metric parkfeed_transactions_total)
+pf_assert_eq "$(pf_metric parkfeed_commit_duration_seconds_count)" "$tx" "commit latency samples"
+pf_assert_eq "$(pf_metric parkfeed_batch_records_count)" "$tx" "batch size samples"
+pf_assert_eq "$(pf_metric parkfeed_batch_records_sum)" 4000 "records in batches"
+pf_assert_eq "$(pf_metric 'parkfeed_batch_records_bucket{le="+Inf"}')" "$tx" "+Inf bucket"
+pf_assert_eq "$(pf_metric 'parkfeed_up{dependency="broker"}')" 1 "broker up"
+pf_assert_eq "$(pf_metric 'parkfeed_up{dependency="database"}')" 1 "database up"
+pf_assert_eq "$(pf_metric parkfeed_healthy)" 1 "healthy"
+pf_wait_metric parkfeed_spool_bytes 0 5   # the checkpoint follows within a second of catching up
 # lots by freshness, asked of PostgreSQL every 10 s
-wait_metric 'parkfeed_lots{freshness="online"}' \
+pf_wait_metric 'parkfeed_lots{freshness="online"}' \
 	"$(pf_psql "SELECT count(*) FROM parking.lot_availability WHERE freshness = 'online'")" 15
 pf_log "counters agree with the database: $good stored, $bad rejected in $tx transactions"
 
 # PostgreSQL down: still healthy while the spool is small, 503 past the threshold.
 pf_pg_stop fast
-wait_metric 'parkfeed_up{dependency="database"}' 0 15
-wait_health 200 2 '^ok$'
+pf_wait_metric 'parkfeed_up{dependency="database"}' 0 15
+pf_wait_health 200 2 '^ok$'
 "$PF_SIM" --port "$PF_MQTT_PORT" --lots 40 --burst --count 5000 --seq \
 	--base-time $(( base + 100000 )) >/dev/null
-wait_metric parkfeed_messages_acknowledged_total 9000 20   # all of them in the spool
-wait_health 503 10 '^database down and the spool holds [0-9]+ bytes \(over health_spool_bytes 204800\)$'
-scrape
-(( $(metric parkfeed_spool_bytes) > 204800 )) || pf_fail "spool only $(metric parkfeed_spool_bytes) bytes"
+pf_wait_metric parkfeed_messages_acknowledged_total 9000 20   # all of them in the spool
+pf_wait_health 503 10 '^database down and the spool holds [0-9]+ bytes \(over health_spool_bytes 204800\)$'
+pf_scrape
+(( $(pf_metric parkfeed_spool_bytes) > 204800 )) || pf_fail "spool only $(pf_metric parkfeed_spool_bytes) bytes"
 pf_log "503 with PostgreSQL down: $(cat "$PF_TMP/healthz.txt")"
 pf_pg_start_again
-wait_health 200 30 '^ok$'
+pf_wait_health 200 30 '^ok$'
 pf_wait_sql "SELECT count(*) FROM parking.occupancy" $(( good + 5000 )) 30 "after the outage"
-wait_metric 'parkfeed_reconnects_total{dependency="database"}' 1 10
-wait_metric parkfeed_rows_stored_total $(( good + 5000 )) 10
+pf_wait_metric 'parkfeed_reconnects_total{dependency="database"}' 1 10
+pf_wait_metric parkfeed_rows_stored_total $(( good + 5000 )) 10
 
 # The broker down: 503 right away, whatever the spool.
 pf_mqtt_stop
-wait_health 503 10 '^broker down'
+pf_wait_health 503 10 '^broker down'
 pf_mqtt_start_again
-wait_health 200 30 '^ok$'
-wait_metric 'parkfeed_reconnects_total{dependency="broker"}' 1 10
+pf_wait_health 200 30 '^ok$'
+pf_wait_metric 'parkfeed_reconnects_total{dependency="broker"}' 1 10
 pf_log "broker outage: 503, then 200"
 pf_daemon_stop
 pf_pass

@@ -26,7 +26,7 @@ done
 
 # The programs the package installs (and checks for hardening and debug symbols), and its
 # units: every systemd/*.service and *.timer.
-programs=(usr/sbin/parkfeedd usr/bin/parkfeedctl usr/bin/parkfeed-sim)
+programs=(usr/sbin/parkfeedd usr/bin/parkfeedctl usr/bin/parkfeed-sim usr/sbin/parkfeed-api)
 units=()
 for f in "$src"/systemd/*.service "$src"/systemd/*.timer; do
 	units+=("$(basename "$f")")
@@ -280,7 +280,7 @@ IFS=: read -r _ _ _ _ _ home shell < <(getent passwd parkfeed) || pf_fail "no us
 pf_assert_eq "$home $shell" "/var/lib/parkfeed /usr/sbin/nologin" "home and shell of parkfeed"
 pf_assert_eq "$(stat -c '%U:%G %a' /var/lib/parkfeed)" "parkfeed:parkfeed 750" "/var/lib/parkfeed"
 pf_assert_eq "$(stat -c '%U %a' /etc/parkfeed/credentials)" "root 700" "credentials directory"
-for f in mqtt-password pg-password pg-maintain-password; do
+for f in mqtt-password pg-password pg-maintain-password api-pg-password; do
 	pf_assert_eq "$(stat -c '%U %a %s' /etc/parkfeed/credentials/$f)" "root 600 0" "$f"
 done
 for u in "${units[@]}"; do

@@ -7,32 +7,9 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/env.sh"
 pf_env_init
-listen_tool=$PF_BUILD_DIR/tests/pf-notify-listen
-[[ -x $listen_tool ]] || pf_fail "not built: $listen_tool"
 pf_pg_start
 pf_pg_migrate
 pf_mqtt_start "max_queued_messages 0"
-
-# notify_start SOCKET LOGFILE: a listener, tracked; waits until it is bound.
-notify_start() {
-	"$listen_tool" "$1" "$2" &
-	pf_track_pid $!
-	for _ in $(seq 100); do
-		grep -q '^# ready' "$2" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	pf_fail "pf-notify-listen did not bind $1"
-}
-
-# wait_msg LOGFILE REGEX [TIMEOUT_S] [MIN_COUNT]
-wait_msg() {
-	local f=$1 re=$2 t=${3:-10} n=${4:-1} i
-	for (( i = 0; i < t * 10; i++ )); do
-		(( $(grep -cE -- "$re" "$f" || true) >= n )) && return 0
-		sleep 0.1
-	done
-	pf_fail "no notification /$re/ (x$n) within ${t}s; got: $(cut -c1-200 "$f" | tail -n 5)"
-}
 
 count_msg() {
 	grep -cE -- "$2" "$1" || true
@@ -44,7 +21,7 @@ metric() {
 
 sock=$PF_TMP/notify.sock
 nlog=$PF_TMP/notify.log
-notify_start "$sock" "$nlog"
+pf_notify_listen "$sock" "$nlog"
 mport=$(pf_free_port)
 conf=$PF_TMP/parkfeed.conf
 pf_conf_write "$conf" metrics.listen="127.0.0.1:$mport" metrics.health_spool_bytes=64M
@@ -53,7 +30,7 @@ export NOTIFY_SOCKET=$sock WATCHDOG_USEC=1000000
 pf_daemon_start "$conf"
 unset NOTIFY_SOCKET WATCHDOG_USEC
 pf_daemon_wait_log 'mqtt: connected' 20
-wait_msg "$nlog" $'\tREADY=1\\|STATUS=.*broker up' 10
+pf_wait_notify "$nlog" $'\tREADY=1\\|STATUS=.*broker up' 10
 pf_log "READY=1 after the broker connection"
 
 # WATCHDOG=1 every 500 ms (WATCHDOG_USEC/2), and none while the loop cannot run.
@@ -68,8 +45,8 @@ sleep 1.5
 n3=$(count_msg "$nlog" $'\tWATCHDOG=1$')
 kill -CONT "$PF_DAEMON_PID"
 pf_assert_eq "$n3" "$n2" "WATCHDOG=1 while the process was stopped"
-wait_msg "$nlog" $'\tWATCHDOG=1$' 3 $(( n3 + 1 ))
-wait_msg "$nlog" $'\tSTATUS=received [0-9]+/s, stored [0-9]+, rejected [0-9]+, spool [0-9]+ bytes, broker up, database up$' 8
+pf_wait_notify "$nlog" $'\tWATCHDOG=1$' 3 $(( n3 + 1 ))
+pf_wait_notify "$nlog" $'\tSTATUS=received [0-9]+/s, stored [0-9]+, rejected [0-9]+, spool [0-9]+ bytes, broker up, database up$' 8
 pf_log "watchdog and STATUS= ok"
 
 # Reloads under load: every SIGHUP is framed by RELOADING=1 + MONOTONIC_USEC= and READY=1,
@@ -87,7 +64,7 @@ for level in debug info notice; do
 done
 pf_alive "$sim" && pf_log "the simulator was still publishing after the last SIGHUP"
 wait "$sim" || pf_fail "parkfeed-sim failed: $(cat "$PF_TMP/sim1.out")"
-wait_msg "$nlog" $'\tRELOADING=1\\|MONOTONIC_USEC=[0-9]+$' 5 3
+pf_wait_notify "$nlog" $'\tRELOADING=1\\|MONOTONIC_USEC=[0-9]+$' 5 3
 pf_wait_sql "SELECT count(*) FROM parking.occupancy" "$n" 60 "after reloads under load"
 pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.rejected")" 0 "rejects after reloads"
 # Each RELOADING=1 is followed by a READY=1 before the next RELOADING=1.
@@ -108,7 +85,7 @@ pf_conf_write "$conf" metrics.listen="127.0.0.1:$mport" metrics.health_spool_byt
 pf_daemon_log_mark
 kill -HUP "$PF_DAEMON_PID"
 pf_daemon_wait_log 'reload refused, keeping the running configuration: .*levle' 5
-wait_msg "$nlog" $'\tREADY=1\\|STATUS=reload refused' 5
+pf_wait_notify "$nlog" $'\tREADY=1\\|STATUS=reload refused' 5
 sleep 1.2
 pf_assert_eq "$(metric parkfeed_health_spool_threshold_bytes)" 1048576 "threshold after a refused reload"
 pf_assert_eq "$(metric 'parkfeed_config_reloads_total{result="refused"}')" 1 "reloads refused"
@@ -118,14 +95,14 @@ pf_wait_sql "SELECT count(*) FROM parking.occupancy" $(( n + 1000 )) 30 "after a
 pf_log "invalid reload refused, old configuration in force"
 
 pf_daemon_stop
-wait_msg "$nlog" $'\tSTOPPING=1' 2
+pf_wait_notify "$nlog" $'\tSTOPPING=1' 2
 pf_log "STOPPING=1 on SIGTERM"
 
 # No broker: READY=1 anyway after ready_timeout, saying why; WATCHDOG_PID names another
 # process, so no WATCHDOG=1; the socket is in the abstract namespace.
 asock="@pf-notify-$$-$SRANDOM"
 alog=$PF_TMP/notify-abstract.log
-notify_start "$asock" "$alog"
+pf_notify_listen "$asock" "$alog"
 conf2=$PF_TMP/parkfeed-nobroker.conf
 pf_conf_write "$conf2" mqtt.port="$(pf_free_port)" systemd.ready_timeout=1 \
 	spool.dir="$PF_TMP/spool2"
@@ -133,10 +110,10 @@ mkdir -p "$PF_TMP/spool2"
 export NOTIFY_SOCKET=$asock WATCHDOG_USEC=400000 WATCHDOG_PID=1
 pf_daemon_start "$conf2"
 unset NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID
-wait_msg "$alog" $'\tREADY=1\\|STATUS=degraded: no broker connection after 1 s' 5
+pf_wait_notify "$alog" $'\tREADY=1\\|STATUS=degraded: no broker connection after 1 s' 5
 sleep 1
 pf_assert_eq "$(count_msg "$alog" 'WATCHDOG=1')" 0 "WATCHDOG=1 meant for another pid"
 pf_daemon_stop
-wait_msg "$alog" $'\tSTOPPING=1' 2
+pf_wait_notify "$alog" $'\tSTOPPING=1' 2
 pf_log "degraded READY=1 on the abstract socket"
 pf_pass

@@ -12,25 +12,13 @@ pf_pg_migrate
 pf_mqtt_start
 
 mport=$(pf_free_port)
-url=http://127.0.0.1:$mport
+PF_METRICS_URL=http://127.0.0.1:$mport
 conf=$PF_TMP/parkfeed.conf
 base=$(( $(date +%s) - 86400 ))
 
-health_code() {
-	curl -s -o "$PF_TMP/healthz.txt" -w '%{http_code}' "$url/healthz" || true
-}
-# wait_health CODE TIMEOUT_S [BODY_REGEX]
-wait_health() {
-	local want=$1 t=$2 re=${3:-.} i code=
-	for (( i = 0; i < t * 10; i++ )); do
-		code=$(health_code)
-		[[ $code == "$want" ]] && grep -Eq -- "$re" "$PF_TMP/healthz.txt" && return 0
-		sleep 0.1
-	done
-	pf_fail "/healthz: expected $want /$re/, got $code: $(cat "$PF_TMP/healthz.txt" 2>/dev/null)"
-}
 metric() {
-	curl -sf "$url/metrics" | awk -v m="$1" '$1 == m {print $2; found = 1} END {if (!found) print "missing"}'
+	pf_scrape
+	pf_metric "$1"
 }
 
 # hold_lock SECONDS: a session that keeps parking.lot_state locked, in the background.
@@ -50,19 +38,19 @@ pf_daemon_wait_log 'postgres: connected' 20
 pf_daemon_wait_log 'mqtt: connected' 20
 "$PF_SIM" --port "$PF_MQTT_PORT" --lots 5 --count 10 --rate 500 --seq --base-time "$base" >/dev/null
 pf_wait_sql "SELECT count(*) FROM parking.occupancy" 10 20 "before the stall"
-wait_health 200 10
+pf_wait_health 200 10
 
 hold_lock 9
 pf_daemon_log_mark
 "$PF_SIM" --port "$PF_MQTT_PORT" --lots 5 --count 20 --rate 500 --seq --base-time $(( base + 100 )) >/dev/null
 pf_daemon_wait_log 'writer: stalled: nothing committed for [0-9]+ s' 10
-wait_health 503 10 'writer stalled'
+pf_wait_health 503 10 'writer stalled'
 stalls=$(metric parkfeed_writer_stalls_total)
 [[ $stalls =~ ^[0-9]+$ ]] && (( stalls >= 1 )) || pf_fail "parkfeed_writer_stalls_total is [$stalls]"
 wait "$locker"
 pf_wait_sql "SELECT count(*) FROM parking.occupancy" 30 30 "after the lock went"
 pf_daemon_wait_log 'writer: committing again' 10
-wait_health 200 10 '^ok'
+pf_wait_health 200 10 '^ok'
 (( $(grep -c 'writer: stalled' "$PF_TMP/daemon.log") == 1 )) ||
 	pf_fail "the stall was logged more than once: $(grep 'writer: stalled' "$PF_TMP/daemon.log")"
 pf_log "stalls counted while the lock was held: $(metric parkfeed_writer_stalls_total)"
@@ -76,10 +64,10 @@ pf_daemon_wait_log 'postgres: connected' 20
 pf_daemon_wait_log 'mqtt: connected' 20
 hold_lock 6
 "$PF_SIM" --port "$PF_MQTT_PORT" --lots 5 --count 10 --rate 500 --seq --base-time $(( base + 200 )) >/dev/null
-wait_health 503 10 'writer stalled'
+pf_wait_health 503 10 'writer stalled'
 pf_assert_eq "$(metric parkfeed_writer_stalls_total)" 0 "no stall counted with the detector off"
 wait "$locker"
 pf_wait_sql "SELECT count(*) FROM parking.occupancy" 40 30 "after the second lock"
-wait_health 200 10 '^ok'
+pf_wait_health 200 10 '^ok'
 pf_daemon_stop
 pf_pass

@@ -48,7 +48,10 @@ END
 \$\$" >"$PF_TMP/storm.out" 2>&1 || pf_fail "storm: $(cat "$PF_TMP/storm.out")"
 pf_log "storm over: $(grep -o 'terminated.*' "$PF_TMP/storm.out"), $(pf_psql "SELECT count(*) FROM parking.occupancy") rows stored so far"
 
+t0=${EPOCHREALTIME/./}
 pf_wait_sql "SELECT count(*) FROM parking.occupancy" "$N" 90 "backlog after the storm"
+t1=${EPOCHREALTIME/./}
+pf_log "the rest stored $(( (t1 - t0) / 1000 )) ms after the last termination"
 pf_assert_eq "$(pf_psql "SELECT count(DISTINCT (lot_id, seq)) FROM parking.occupancy")" "$N" \
 	"every message stored once"
 pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.rejected")" 0 "no rejects"

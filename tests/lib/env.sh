@@ -27,9 +27,13 @@
 #   mosquitto:  pf_mqtt_start pf_mqtt_stop pf_mqtt_start_again pf_mqtt_restart pf_pub pf_pub_file
 #   parkfeedd:  pf_conf_write pf_daemon_start pf_daemon_stop pf_daemon_kill pf_daemon_log_mark
 #               pf_daemon_wait_log
-#   reporting:  pf_log pf_fail pf_pass pf_assert_eq
+#   metrics:    pf_scrape pf_metric pf_wait_metric pf_wait_health (at $PF_METRICS_URL)
+#   parkfeed-api: pf_api_conf_write pf_api_start pf_api_stop pf_api_wait_ready pf_api_get
+#   standby:    pf_pg_standby_start (a streaming replica of the test cluster)
+#   systemd:    pf_notify_listen pf_wait_notify (a stand-in for the notification socket)
+#   reporting:  pf_log pf_fail pf_pass pf_skip pf_assert_eq pf_wait_log
 # Files in $PF_TMP: daemon.log, mosquitto.log (its conf: mosquitto.conf), pg.log, pg/ (data),
-# pgsock/, spool/.
+# pgsock/, spool/, api.log, pg-standby/ (data) and pg-standby.log.
 #
 # Environment: PF_SOURCE_DIR, PF_BUILD_DIR (set by CTest), PF_KEEP_TMP=1, PF_VALGRIND=1
 # (run the daemon under valgrind), PF_TMP_ROOT (default /tmp; every parent must be
@@ -53,11 +57,32 @@ pf_pass() {
 	printf 'PASS: %s\n' "${PF_TEST_NAME:-test}"
 }
 
+# pf_skip REASON: the test cannot run here; CTest reports it as skipped (exit status 77,
+# tests/CMakeLists.txt), never as passed.
+pf_skip() {
+	printf 'SKIP: %s: %s\n' "${PF_TEST_NAME:-test}" "$*"
+	exit 77
+}
+
 # pf_assert_eq ACTUAL EXPECTED MSG
 pf_assert_eq() {
 	if [[ "$1" != "$2" ]]; then
 		pf_fail "${3:-values differ}: expected [$2], got [$1]"
 	fi
+}
+
+# pf_wait_log FILE REGEX [TIMEOUT_S] [FROM_BYTE]: until a line of FILE written after byte
+# FROM_BYTE (default 0) matches the extended REGEX.
+pf_wait_log() {
+	local file=$1 re=$2 timeout=${3:-10} from=${4:-0} deadline
+	pf__now
+	deadline=$(( PF__NOW_MS + $(pf__to_ms "$timeout") ))
+	until tail -c +$(( from + 1 )) "$file" 2>/dev/null | grep -Eq -- "$re"; do
+		pf__now
+		(( PF__NOW_MS < deadline )) ||
+			pf_fail "no line /$re/ in $(basename "$file") within ${timeout}s: $(tail -n 3 "$file" 2>/dev/null)"
+		sleep 0.1
+	done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -145,12 +170,14 @@ pf_env_init() {
 	PF_DAEMON=${PF_DAEMON:-$PF_BUILD_DIR/daemon/parkfeedd}
 	PF_CTL=${PF_CTL:-$PF_BUILD_DIR/tools/parkfeedctl/parkfeedctl}
 	PF_SIM=${PF_SIM:-$PF_BUILD_DIR/tools/sim/parkfeed-sim}
+	PF_API=${PF_API:-$PF_BUILD_DIR/api/parkfeed-api}
 	PF_TEST_NAME=${PF_TEST_NAME:-integration/$(basename "$0" .sh)}
-	export PF_SOURCE_DIR PF_BUILD_DIR PF_DAEMON PF_CTL PF_SIM
+	export PF_SOURCE_DIR PF_BUILD_DIR PF_DAEMON PF_CTL PF_SIM PF_API
 
 	# State of an enclosing test (a test may run another one) is not ours to stop or use.
 	unset PF_PG_DATA PF_PG_SOCK PF_PG_PORT PF_PG_SUPER_CONNINFO PF_MQTT_PORT PF_MQTT_PID \
 		PF_DAEMON_PID PF_DAEMON_CONNINFO PF_OPERATOR_CONNINFO PF_READER_CONNINFO \
+		PF_API_PID PF_API_URL PF_STANDBY_DATA PF_STANDBY_PORT PF_STANDBY_READER_CONNINFO \
 		PGHOST PGPORT PGUSER PGDATABASE
 
 	# Tools from the system, found where Debian puts them even if PATH lacks sbin.
@@ -248,11 +275,13 @@ pf__cleanup() {
 	done
 	pf__stop_pid "$PF_MQTT_PID" TERM 20
 	pf__pg_kill
+	pf__pg_kill_dir "${PF_STANDBY_DATA:-}"
 
 	if (( rc != 0 )); then
 		pf__tail "daemon log" "$PF_TMP/daemon.log" 80
 		pf__tail "mosquitto log" "$PF_TMP/mosquitto.log" 30
 		pf__tail "PostgreSQL log" "$PF_TMP/pg.log" 40
+		pf__tail "parkfeed-api log" "$PF_TMP/api.log" 40
 	fi
 	if (( rc != 0 )) || [[ ${PF_KEEP_TMP:-0} == 1 ]]; then
 		printf '%s: exit status %d; files kept in %s\n' "${PF_TEST_NAME:-test}" "$rc" "$PF_TMP" >&2
@@ -327,11 +356,16 @@ pf__pg_pid() {
 
 # Stop the cluster right away (end of test): SIGQUIT is PostgreSQL's immediate shutdown.
 pf__pg_kill() {
-	local pid
-	[[ -n ${PF_PG_DATA:-} ]] || return 0
-	pid=$(pf__pg_pid)
+	pf__pg_kill_dir "${PF_PG_DATA:-}"
+}
+
+# pf__pg_kill_dir DATADIR: the same for the cluster in DATADIR (the standby too).
+pf__pg_kill_dir() {
+	local dir=$1 pid=""
+	[[ -n $dir ]] || return 0
+	[[ -r $dir/postmaster.pid ]] && read -r pid <"$dir/postmaster.pid"
 	[[ -n $pid ]] && pf__stop_pid "$pid" QUIT 20
-	for pid in $(pf__pids_in_dir "$PF_PG_DATA"); do
+	for pid in $(pf__pids_in_dir "$dir"); do
 		kill -s KILL "$pid" 2>/dev/null
 	done
 	return 0
@@ -597,11 +631,9 @@ pf_pub_file() {
 # Writes a daemon config with the test defaults; section.key=value replaces a default or adds
 # a key (and its section); -section.key drops a default.
 pf_conf_write() {
-	local file=$1 arg key sec k
-	shift
-	local -a order=(mqtt.host mqtt.port mqtt.client_id mqtt.topic_prefix mqtt.qos mqtt.keepalive
+	local -a daemon_order=(mqtt.host mqtt.port mqtt.client_id mqtt.topic_prefix mqtt.qos mqtt.keepalive
 		postgres.conninfo spool.dir log.level)
-	local -A val=(
+	local -A daemon_val=(
 		[mqtt.host]=127.0.0.1
 		[mqtt.port]=${PF_MQTT_PORT:-1883}
 		[mqtt.client_id]=parkfeed-test
@@ -612,6 +644,17 @@ pf_conf_write() {
 		[spool.dir]=$PF_TMP/spool
 		[log.level]=info
 	)
+	pf__ini_write daemon_order daemon_val "$@"
+	mkdir -p "$PF_TMP/spool"
+}
+
+# pf__ini_write ORDER VALUES FILE [section.key=value ...] [-section.key ...]: an INI file from
+# the defaults in the arrays named ORDER (section.key, in file order) and VALUES (section.key
+# -> value), changed by the arguments.
+pf__ini_write() {
+	local -n order=$1 val=$2
+	local file=$3 arg key sec k
+	shift 3
 	for arg in "$@"; do
 		if [[ $arg == -* ]]; then
 			unset 'val[${arg#-}]'
@@ -638,7 +681,6 @@ pf_conf_write() {
 			printf '\n'
 		done
 	} >"$file"
-	mkdir -p "$PF_TMP/spool"
 }
 
 # pf_daemon_start CONF [more parkfeedd args...]: run in the background, output appended to
@@ -710,4 +752,174 @@ pf_daemon_wait_log() {
 		(( PF__NOW_MS < deadline )) || pf_fail "no daemon log line /$pattern/ within ${timeout}s"
 		(( dead )) || sleep 0.1
 	done
+}
+
+# ---------------------------------------------------------------------------------------
+# The daemon's /metrics and /healthz, at $PF_METRICS_URL (e.g. http://127.0.0.1:PORT)
+
+# pf_scrape: GET /metrics into $PF_TMP/metrics.txt.
+pf_scrape() {
+	curl -sf "$PF_METRICS_URL/metrics" >"$PF_TMP/metrics.txt" || pf_fail "GET /metrics failed"
+}
+
+# pf_metric NAME{labels}: its value in the last pf_scrape, or "missing".
+pf_metric() {
+	awk -v m="$1" '$1 == m {print $2; found = 1} END {if (!found) print "missing"}' \
+		"$PF_TMP/metrics.txt"
+}
+
+# pf_wait_metric NAME VALUE TIMEOUT_S
+pf_wait_metric() {
+	local i
+	for (( i = 0; i < $3 * 10; i++ )); do
+		pf_scrape
+		[[ $(pf_metric "$1") == "$2" ]] && return 0
+		sleep 0.1
+	done
+	pf_fail "metric $1: expected $2, got $(pf_metric "$1")"
+}
+
+# pf_wait_health CODE TIMEOUT_S [BODY_REGEX]: /healthz answers CODE with a body matching.
+pf_wait_health() {
+	local want=$1 t=$2 re=${3:-.} i code=
+	for (( i = 0; i < t * 10; i++ )); do
+		code=$(curl -s -o "$PF_TMP/healthz.txt" -w '%{http_code}' "$PF_METRICS_URL/healthz" || true)
+		[[ $code == "$want" ]] && grep -Eq -- "$re" "$PF_TMP/healthz.txt" && return 0
+		sleep 0.1
+	done
+	pf_fail "/healthz: expected $want /$re/, got $code: $(cat "$PF_TMP/healthz.txt" 2>/dev/null)"
+}
+
+# ---------------------------------------------------------------------------------------
+# parkfeed-api
+
+# pf_api_conf_write FILE [section.key=value ...] [-section.key ...]: a parkfeed-api config
+# with the test defaults (the reader login, a free port, a fast refresh, no rate limit, a web
+# root in $PF_TMP/web); sets PF_API_URL from its [api] listen.
+pf_api_conf_write() {
+	local file=$1 listen
+	shift
+	local -a api_order=(postgres.conninfo postgres.connect_timeout api.listen api.refresh_ms
+		api.rate_limit web.root log.level)
+	local -A api_val=(
+		[postgres.conninfo]=${PF_READER_CONNINFO:-}
+		[postgres.connect_timeout]=3
+		[api.listen]=127.0.0.1:$(pf_free_port)
+		[api.refresh_ms]=300
+		[api.rate_limit]=0
+		[web.root]=$PF_TMP/web
+		[log.level]=info
+	)
+	pf__ini_write api_order api_val "$file" "$@"
+	listen=$(sed -n 's/^listen = //p' "$file" | tail -n 1)
+	PF_API_URL=http://$listen
+	export PF_API_URL
+}
+
+# pf_api_start CONF [more parkfeed-api args...]: run in the background, output appended to
+# $PF_TMP/api.log; stopped at the end of the test. Sets PF_API_PID.
+pf_api_start() {
+	local conf=$1
+	shift
+	[[ -x $PF_API ]] || pf_fail "parkfeed-api is not built: $PF_API"
+	printf -- '--- %s: %s -c %s %s\n' "$(date '+%F %T')" "$PF_API" "$conf" "$*" >>"$PF_TMP/api.log"
+	"$PF_API" -c "$conf" "$@" </dev/null >>"$PF_TMP/api.log" 2>&1 &
+	PF_API_PID=$!
+	pf_track_pid "$PF_API_PID"
+	export PF_API_PID
+}
+
+# pf_api_stop [PID]: SIGTERM; parkfeed-api must exit 0 within 10 s.
+pf_api_stop() {
+	local pid=${1:-$PF_API_PID} rc=0
+	[[ -n $pid ]] || pf_fail "pf_api_stop: no parkfeed-api started"
+	kill -s TERM "$pid" 2>/dev/null || true
+	if ! pf__wait_dead "$pid" 10; then
+		kill -s KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		pf_fail "parkfeed-api (pid $pid) did not exit within 10 s of SIGTERM"
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	(( rc == 0 )) || pf_fail "parkfeed-api (pid $pid) exited with status $rc after SIGTERM"
+}
+
+# pf_api_wait_ready [TIMEOUT_S] [URL]: until /healthz answers 200.
+pf_api_wait_ready() {
+	local timeout=${1:-20} url=${2:-$PF_API_URL} deadline out=""
+	pf__now
+	deadline=$(( PF__NOW_MS + $(pf__to_ms "$timeout") ))
+	while :; do
+		out=$(curl -s -m 2 "$url/healthz" -w ' %{http_code}' 2>/dev/null || true)
+		[[ $out == *' 200' ]] && return 0
+		pf_alive "${PF_API_PID:-}" || pf_fail "parkfeed-api exited: $(tail -n 5 "$PF_TMP/api.log")"
+		pf__now
+		(( PF__NOW_MS < deadline )) || pf_fail "parkfeed-api not healthy within ${timeout}s: $out"
+		sleep 0.1
+	done
+}
+
+# pf_api_get PATH [curl args...]: the body of GET PATH (any status).
+pf_api_get() {
+	local path=$1
+	shift
+	curl -s -m 10 "$@" "$PF_API_URL$path"
+}
+
+# pf_pg_standby_start: a hot standby of the test cluster, made with pg_basebackup -R and
+# streaming from it, on a port of its own. Sets PF_STANDBY_PORT and PF_STANDBY_READER_CONNINFO.
+pf_pg_standby_start() {
+	local port pid
+	[[ -n ${PF_PG_PORT:-} ]] || pf_fail "pf_pg_standby_start: start the primary first"
+	PF_STANDBY_DATA=$PF_TMP/pg-standby
+	pf__pg_mkdir "$PF_STANDBY_DATA" "$PF_TMP/pgsock-standby"
+	touch "$PF_TMP/pg-standby.log"
+	(( EUID == 0 )) && chown postgres: "$PF_TMP/pg-standby.log"
+	pf__pg pg_basebackup -h 127.0.0.1 -p "$PF_PG_PORT" -U postgres -D "$PF_STANDBY_DATA" -R \
+		-X stream -c fast --no-sync >"$PF_TMP/basebackup.log" 2>&1 ||
+		{ cat "$PF_TMP/basebackup.log" >&2; pf_fail "pg_basebackup failed"; }
+	port=$(pf_free_port)
+	cat >>"$PF_STANDBY_DATA/postgresql.conf" <<-EOF
+
+	# the standby (tests/lib/env.sh)
+	port = $port
+	unix_socket_directories = '$PF_TMP/pgsock-standby'
+	hot_standby = on
+	EOF
+	pf__pg pg_ctl -D "$PF_STANDBY_DATA" start -w -t 60 -l "$PF_TMP/pg-standby.log" \
+		>>"$PF_TMP/pg_ctl.log" 2>&1 ||
+		{ pf__tail "standby log" "$PF_TMP/pg-standby.log" 20; pf_fail "the standby does not start"; }
+	read -r pid <"$PF_STANDBY_DATA/postmaster.pid"
+	pf__note_pid "$pid"
+	PF_STANDBY_PORT=$port
+	PF_STANDBY_READER_CONNINFO="host=127.0.0.1 port=$port dbname=parkfeed user=pf_reader"
+	export PF_STANDBY_DATA PF_STANDBY_PORT PF_STANDBY_READER_CONNINFO
+	pf_log "standby on 127.0.0.1:$port, streaming from :$PF_PG_PORT"
+}
+
+# ---------------------------------------------------------------------------------------
+# systemd's notification socket
+
+# pf_notify_listen SOCKET LOGFILE: pf-notify-listen on SOCKET (a path, or @name), one line per
+# datagram in LOGFILE; stopped at the end of the test. Returns once it is bound.
+pf_notify_listen() {
+	local tool=$PF_BUILD_DIR/tests/pf-notify-listen
+	[[ -x $tool ]] || pf_fail "not built: $tool"
+	"$tool" "$1" "$2" &
+	pf_track_pid $!
+	for _ in $(seq 100); do
+		grep -q '^# ready' "$2" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	pf_fail "pf-notify-listen did not bind $1"
+}
+
+# pf_wait_notify LOGFILE REGEX [TIMEOUT_S] [MIN_COUNT]: until MIN_COUNT (default 1) datagrams
+# match REGEX (datagrams are logged as "MS<tab>KEY=VALUE|KEY=VALUE").
+pf_wait_notify() {
+	local f=$1 re=$2 t=${3:-10} n=${4:-1} i
+	for (( i = 0; i < t * 10; i++ )); do
+		(( $(grep -cE -- "$re" "$f" || true) >= n )) && return 0
+		sleep 0.1
+	done
+	pf_fail "no notification /$re/ (x$n) within ${t}s; got: $(cut -c1-200 "$f" | tail -n 5)"
 }

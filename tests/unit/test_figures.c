@@ -152,9 +152,12 @@ static void test_render_no_freshness_yet(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_health_ok),	  cmocka_unit_test(test_health_broker_down),
-		cmocka_unit_test(test_health_db_down),	  cmocka_unit_test(test_health_writer_stalled),
-		cmocka_unit_test(test_render),		  cmocka_unit_test(test_render_no_freshness_yet),
+		cmocka_unit_test(test_health_ok),
+		cmocka_unit_test(test_health_broker_down),
+		cmocka_unit_test(test_health_db_down),
+		cmocka_unit_test(test_health_writer_stalled),
+		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_render_no_freshness_yet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,7 @@ void ctl__err_result(const char *what, const PGresult *res)
 	const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
 	const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
 
 	if (!prim)
 		prim = PQresultErrorMessage(res);
@@ -41,6 +42,9 @@ void ctl__err_result(const char *what, const PGresult *res)
 		hint = "connect as a role granted parkfeed_operator (or the role that ran migrate)";
 	if (!hint && code && strcmp(code, "3F000") == 0)
 		hint = "run parkfeedctl migrate first";
+	if (!hint && code && strcmp(code, "23514") == 0 && constraint &&
+	    strcmp(constraint, "lots_position_ck") == 0)
+		hint = "lon and lat go together: set both (lon=... lat=...) or clear both (lon= lat=)";
 	if (!hint && code && strcmp(code, "42883") == 0)
 		hint = "the database schema is older than this parkfeedctl: run parkfeedctl migrate";
 	ctl__err("%s: %s%s%s", what, prim, hint ? "; " : "", hint ? hint : "");

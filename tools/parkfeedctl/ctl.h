@@ -62,6 +62,18 @@ int ctl__parse_int(const char *s, long lo, long hi, long *out);
 /* YYYY-MM-DD of a real day. */
 bool ctl__valid_date(const char *s);
 
+/* position.c. Jiaozuo's bounding box (its counties included), WGS-84 degrees: a lot placed
+ * outside it is most likely a typo or swapped coordinates, so lots import and lots set warn. */
+#define CTL_CITY_LON_MIN 112.4
+#define CTL_CITY_LON_MAX 113.8
+#define CTL_CITY_LAT_MIN 34.7
+#define CTL_CITY_LAT_MAX 35.5
+/* Strict decimal degrees (-?digits[.digits]) within [-limit, limit]; 0 or -1. */
+int ctl__parse_degrees(const char *s, double limit, double *out);
+bool ctl__outside_city(double lon, double lat);
+/* "position LON,LAT is outside Jiaozuo (...)" with a hint, for a warning line. */
+void ctl__city_warning(char *buf, size_t len, double lon, double lat);
+
 enum ctl_format { CTL_FMT_TABLE = 0, CTL_FMT_CSV, CTL_FMT_JSON, CTL_FMT_MD };
 int ctl__parse_format(const char *s, bool md_ok, enum ctl_format *out);
 /* Print a result set as table (CJK aligned), csv or json (array of objects, all text). */

@@ -15,7 +15,8 @@ static const char import_usage[] =
 	"usage: parkfeedctl lots import FILE.csv\n"
 	"\n"
 	"Register or update lots from a CSV file (RFC 4180, UTF-8) whose header names the\n"
-	"columns lot_id,name,district,spaces,deadline and optionally stage,stage_at (any order).\n"
+	"columns lot_id,name,district,spaces,deadline and optionally stage,stage_at and\n"
+	"lon,lat,address (any order).\n"
 	"  lot_id    [A-Za-z0-9._-]{1,64}, once per file\n"
 	"  district  e.g. 温县; empty = unknown\n"
 	"  spaces    whole number, may be empty\n"
@@ -23,15 +24,34 @@ static const char import_usage[] =
 	"  stage     planned, upgrading, upgraded, connected or accepted (may be empty)\n"
 	"  stage_at  when the stage was reached: YYYY-MM-DD[ HH:MM[:SS]] local time, or with\n"
 	"            an offset; required with a stage other than planned\n"
+	"  lon, lat  position in WGS-84 decimal degrees (e.g. 113.241,35.216); both or neither;\n"
+	"            a position outside Jiaozuo is imported with a warning\n"
+	"  address   street address, may be empty\n"
 	"Every row is checked first and every bad row reported as FILE:LINE: what is wrong;\n"
 	"then the whole file is applied in one transaction, or nothing is. Importing again\n"
-	"updates the lots. A stage brings over the old ledger's history (recorded with actor\n"
+	"updates the lots (with lon,lat or address columns, an empty value clears them; without\n"
+	"them, positions and addresses stay as they are). A stage brings over the old ledger's history (recorded with actor\n"
 	"import) but never moves a lot backwards; use lots set-stage --force for that.\n";
 
-enum col { C_LOT_ID, C_NAME, C_DISTRICT, C_SPACES, C_DEADLINE, C_STAGE, C_STAGE_AT, C__N };
-static const char *const col_names[C__N] = {
-	"lot_id", "name", "district", "spaces", "deadline", "stage", "stage_at",
+enum col {
+	C_LOT_ID,
+	C_NAME,
+	C_DISTRICT,
+	C_SPACES,
+	C_DEADLINE,
+	C_STAGE,
+	C_STAGE_AT,
+	C_LON,
+	C_LAT,
+	C_ADDRESS,
+	C__N
 };
+static const char *const col_names[C__N] = {
+	"lot_id", "name",     "district", "spaces", "deadline",
+	"stage",  "stage_at", "lon",	  "lat",    "address",
+};
+/* The columns of parking.import_lots(); the others are applied after it. */
+#define C__IMPORT_LOTS (C_STAGE_AT + 1)
 
 struct row {
 	char *v[C__N]; /* NULL = empty */
@@ -43,6 +63,8 @@ struct import {
 	struct row *rows;
 	size_t nrows, cap;
 	size_t nerrors;
+	bool has_position; /* the header names lon and lat */
+	bool has_address;
 };
 
 static void bad(struct import *im, size_t line, const char *fmt, ...)
@@ -189,7 +211,7 @@ static int parse_header(struct import *im, const char *const *f, size_t nf, size
 		if (c == C__N) {
 			bad(im, line,
 			    "unknown column '%s' (expected lot_id,name,district,spaces,"
-			    "deadline and optionally stage,stage_at)",
+			    "deadline and optionally stage,stage_at,lon,lat,address)",
 			    name);
 			return -1;
 		}
@@ -209,6 +231,11 @@ static int parse_header(struct import *im, const char *const *f, size_t nf, size
 	}
 	if (pos[C_STAGE_AT] >= 0 && pos[C_STAGE] < 0)
 		bad(im, line, "column stage_at without column stage");
+	if ((pos[C_LON] >= 0) != (pos[C_LAT] >= 0))
+		bad(im, line, "column %s without column %s (a position needs both)",
+		    pos[C_LON] >= 0 ? "lon" : "lat", pos[C_LON] >= 0 ? "lat" : "lon");
+	im->has_position = pos[C_LON] >= 0 && pos[C_LAT] >= 0;
+	im->has_address = pos[C_ADDRESS] >= 0;
 	return im->nerrors ? -1 : 0;
 }
 
@@ -222,6 +249,38 @@ static char *dup_trim(const char *s)
 	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
 		n--;
 	return n ? strndup(s, n) : NULL;
+}
+
+/* lon and lat: both or neither, decimal degrees in range; a warning outside the city. */
+static void check_position(struct import *im, struct row *r)
+{
+	const char *lon = r->v[C_LON], *lat = r->v[C_LAT];
+	double x, y;
+	bool ok = true;
+	char msg[256];
+
+	if (!lon && !lat)
+		return;
+	if (!lon || !lat) {
+		bad(im, r->line, "%s is set but %s is empty (a position needs both, or neither)",
+		    lon ? "lon" : "lat", lon ? "lat" : "lon");
+		return;
+	}
+	if (ctl__parse_degrees(lon, 180, &x) < 0) {
+		bad(im, r->line, "lon '%s' is not decimal degrees -180..180 (e.g. 113.241)", lon);
+		ok = false;
+	}
+	if (ctl__parse_degrees(lat, 90, &y) < 0) {
+		bad(im, r->line,
+		    "lat '%s' is not decimal degrees -90..90 (e.g. 35.216; the order is lon,lat)",
+		    lat);
+		ok = false;
+	}
+	if (ok && ctl__outside_city(x, y)) {
+		ctl__city_warning(msg, sizeof(msg), x, y);
+		fprintf(stderr, "%s:%zu: warning: lot %s: %s; imported as it is\n", im->file,
+			r->line, r->v[C_LOT_ID] ? r->v[C_LOT_ID] : "(no id)", msg);
+	}
 }
 
 static void check_row(struct import *im, struct row *r)
@@ -248,6 +307,7 @@ static void check_row(struct import *im, struct row *r)
 		bad(im, r->line, "stage_at is set but stage is empty");
 	if (r->v[C_STAGE] && !r->v[C_STAGE_AT] && strcmp(r->v[C_STAGE], "planned") != 0)
 		bad(im, r->line, "stage %s needs stage_at (when it was reached)", r->v[C_STAGE]);
+	check_position(im, r);
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -377,13 +437,50 @@ static void array_literal(struct pf_buf *b, const struct import *im, int col)
 	pf_buf_puts(b, "}");
 }
 
+/* lon, lat and address are ordinary columns operators may update: set in the same
+ * transaction, right after import_lots() registered the lots. 0 or -1 (reported). */
+static int apply_extras(PGconn *conn, const struct import *im, const char *const *p, int *positions,
+			int *addresses)
+{
+	const char *pos[3] = {p[C_LOT_ID], p[C_LON], p[C_LAT]};
+	const char *addr[2] = {p[C_LOT_ID], p[C_ADDRESS]};
+	PGresult *res;
+
+	if (im->has_position) {
+		res = ctl__exec(
+			conn, "lots import",
+			"UPDATE parking.lots l SET lon = u.lon, lat = u.lat "
+			"FROM unnest($1::text[], $2::float8[], $3::float8[]) AS u(lot_id, lon, lat) "
+			"WHERE l.lot_id = u.lot_id "
+			"  AND (l.lon, l.lat) IS DISTINCT FROM (u.lon, u.lat)",
+			3, pos);
+		if (!res)
+			return -1;
+		*positions = atoi(PQcmdTuples(res));
+		PQclear(res);
+	}
+	if (im->has_address) {
+		res = ctl__exec(
+			conn, "lots import",
+			"UPDATE parking.lots l SET address = u.address "
+			"FROM unnest($1::text[], $2::text[]) AS u(lot_id, address) "
+			"WHERE l.lot_id = u.lot_id AND l.address IS DISTINCT FROM u.address",
+			2, addr);
+		if (!res)
+			return -1;
+		*addresses = atoi(PQcmdTuples(res));
+		PQclear(res);
+	}
+	return 0;
+}
+
 static int apply(const struct ctl_opts *o, struct import *im)
 {
 	struct pf_buf arr[C__N];
-	const char *p[C__N + 1];
+	const char *p[C__N], *ip[C__IMPORT_LOTS + 1];
 	PGconn *conn = NULL;
 	PGresult *res = NULL;
-	int rc = 1;
+	int rc = 1, positions = 0, addresses = 0;
 
 	for (int c = 0; c < C__N; c++) {
 		pf_buf_init(&arr[c]);
@@ -394,18 +491,26 @@ static int apply(const struct ctl_opts *o, struct import *im)
 		}
 		p[c] = arr[c].p;
 	}
-	p[C__N] = ctl__actor();
+	memcpy(ip, p, C__IMPORT_LOTS * sizeof(*ip));
+	ip[C__IMPORT_LOTS] = ctl__actor();
 	conn = ctl__connect(o);
-	if (!conn)
+	if (!conn || ctl__cmd(conn, "lots import", "BEGIN") < 0)
 		goto out;
 	res = ctl__exec(conn, "lots import",
 			"SELECT * FROM parking.import_lots($1::text[], $2::text[], $3::text[], "
 			"$4::integer[], $5::date[], $6::parking.stage[], $7::timestamptz[], $8)",
-			C__N + 1, p);
+			C__IMPORT_LOTS + 1, ip);
 	if (!res)
+		goto out;
+	if (apply_extras(conn, im, p, &positions, &addresses) < 0 ||
+	    ctl__cmd(conn, "lots import", "COMMIT") < 0)
 		goto out;
 	printf("%s: %zu lots (%s new, %s updated), %s stage changes recorded", im->file, im->nrows,
 	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	if (im->has_position)
+		printf(", %d positions changed", positions);
+	if (im->has_address)
+		printf(", %d addresses changed", addresses);
 	if (strcmp(PQgetvalue(res, 0, 3), "0") != 0)
 		printf("; %s rows' stages are behind the registry and were kept (use lots "
 		       "set-stage --force)",
@@ -414,7 +519,7 @@ static int apply(const struct ctl_opts *o, struct import *im)
 	rc = 0;
 out:
 	PQclear(res);
-	PQfinish(conn);
+	PQfinish(conn); /* without COMMIT the transaction is rolled back: nothing half-applied */
 	for (int c = 0; c < C__N; c++)
 		pf_buf_free(&arr[c]);
 	return rc;

@@ -20,7 +20,8 @@ static const char lots_usage[] =
 static const char list_usage[] =
 	"usage: parkfeedctl lots list [--district D] [--stage S] [--format table|csv|json]\n"
 	"\n"
-	"List registered and discovered lots with their stage, deadline and data freshness.\n"
+	"List registered and discovered lots with their stage, deadline, data freshness and\n"
+	"position (lon, lat: WGS-84 decimal degrees).\n"
 	"--district '' lists lots of unknown district.\n";
 
 static const char show_usage[] =
@@ -42,21 +43,11 @@ static const char set_usage[] =
 	"\n"
 	"Change registry fields of LOT. Keys: name, district, address, spaces, lon, lat\n"
 	"(WGS-84 decimal degrees; set both or clear both), deadline (YYYY-MM-DD),\n"
-	"expected_interval_s. An empty value clears the field (district '' = unknown).\n";
+	"expected_interval_s. An empty value clears the field (district '' = unknown).\n"
+	"A position outside Jiaozuo is stored with a warning.\n";
 
 static const char *const stages[] = {"planned",	  "upgrading", "upgraded",
 				     "connected", "accepted",  NULL};
-
-/* A decimal number of degrees within [-limit, limit]. */
-static bool valid_degrees(const char *s, double limit)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	return end != s && *end == '\0' && errno == 0 && v >= -limit && v <= limit;
-}
 
 static bool valid_stage(const char *s)
 {
@@ -75,7 +66,8 @@ static int lots_list(const struct ctl_opts *o, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	static const bool right[] = {false, false, false, true, false, false, false, false, false};
+	static const bool right[] = {false, false, false, true, false, false,
+				     false, false, false, true, true};
 	const char *district = NULL, *stage = NULL;
 	enum ctl_format fmt = CTL_FMT_TABLE;
 	PGconn *conn;
@@ -130,7 +122,8 @@ static int lots_list(const struct ctl_opts *o, int argc, char **argv)
 		"       to_char(l.connected_at, 'YYYY-MM-DD HH24:MI:SS') AS connected_at, "
 		"       CASE WHEN l.registered THEN 'yes' ELSE 'no' END AS registered, "
 		"       CASE WHEN s.lot_id IS NULL THEN '' ELSE parking.freshness(s.received_at, "
-		"            l.expected_interval_s, l.online, l.status_at) END AS freshness "
+		"            l.expected_interval_s, l.online, l.status_at) END AS freshness, "
+		"       l.lon::text AS lon, l.lat::text AS lat "
 		"FROM parking.lots l LEFT JOIN parking.lot_state s USING (lot_id) "
 		"WHERE ($1::text IS NULL OR l.district IS NOT DISTINCT FROM nullif($1, '')) "
 		"  AND ($2::text IS NULL OR l.stage = $2::parking.stage) "
@@ -289,6 +282,22 @@ static const struct {
 	{"lat", 'y'},  {"spaces", 'i'},	  {"deadline", 'd'}, {"expected_interval_s", 'p'},
 };
 
+/* The position the lot has after `lots set`: a warning if it lies outside the city. */
+static void warn_outside_city(const PGresult *res)
+{
+	char msg[256];
+	double lon, lat;
+
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+		return;
+	lon = strtod(PQgetvalue(res, 0, 0), NULL);
+	lat = strtod(PQgetvalue(res, 0, 1), NULL);
+	if (!ctl__outside_city(lon, lat))
+		return;
+	ctl__city_warning(msg, sizeof(msg), lon, lat);
+	fprintf(stderr, "parkfeedctl: warning: lots set: %s\n", msg);
+}
+
 static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 {
 	const size_t nkeys = sizeof(set_keys) / sizeof(set_keys[0]);
@@ -313,6 +322,7 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 		char *eq = strchr(argv[i], '=');
 		size_t k;
 		long v;
+		double deg;
 
 		if (!eq) {
 			ctl__err("lots set: '%s' is not KEY=VALUE", argv[i]);
@@ -333,8 +343,8 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 		if ((set_keys[k].kind == 'i' && *val && ctl__parse_int(val, 0, 1000000, &v) < 0) ||
 		    (set_keys[k].kind == 'p' && ctl__parse_int(val, 1, 86400, &v) < 0) ||
 		    (set_keys[k].kind == 'd' && *val && !ctl__valid_date(val)) ||
-		    (set_keys[k].kind == 'x' && *val && !valid_degrees(val, 180)) ||
-		    (set_keys[k].kind == 'y' && *val && !valid_degrees(val, 90)) ||
+		    (set_keys[k].kind == 'x' && *val && ctl__parse_degrees(val, 180, &deg) < 0) ||
+		    (set_keys[k].kind == 'y' && *val && ctl__parse_degrees(val, 90, &deg) < 0) ||
 		    !pf_utf8_valid(val, strlen(val))) {
 			ctl__err("lots set: %s: bad value '%s' (%s)", argv[i], val,
 				 set_keys[k].kind == 'i'   ? "a whole number >= 0"
@@ -357,7 +367,7 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 			goto usage;
 		}
 	}
-	pf_buf_puts(&sql, " WHERE lot_id = $1");
+	pf_buf_puts(&sql, " WHERE lot_id = $1 RETURNING lon, lat");
 	if (sql.oom) {
 		ctl__err("out of memory");
 		goto out;
@@ -369,8 +379,10 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 	if (res && strcmp(PQcmdTuples(res), "0") == 0)
 		ctl__err("no lot '%s' in the registry; import it first (parkfeedctl lots import)",
 			 argv[1]);
-	else if (res)
+	else if (res) {
+		warn_outside_city(res);
 		rc = 0;
+	}
 	PQclear(res);
 	PQfinish(conn);
 out:

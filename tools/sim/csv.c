@@ -23,6 +23,21 @@ static void put_field(const char *s, bool last)
 	putchar(last ? '\n' : ',');
 }
 
+/* Streets for plausible addresses; the number makes each one distinct enough for a demo. */
+static const char *const streets[] = {
+	"人民路", "解放路", "塔南路", "民主路", "建设路", "丰收路", "中原路", "山阳路",
+	"焦东路", "太行路", "迎宾路", "和平街", "站前路", "新华街", "工业路", "文化路",
+};
+
+static void make_address(const struct sim_lot *lot, uint64_t seed, int i, char *buf, size_t len)
+{
+	/* Its own stream: the other columns of the file stay what they were for a seed. */
+	uint64_t rng = sim_mix(seed ^ sim_mix(0xadd7ULL + (uint64_t)i));
+	const char *street = streets[sim_next(&rng) % (sizeof(streets) / sizeof(streets[0]))];
+
+	snprintf(buf, len, "焦作市%s%s%d号", lot->district->name, street, sim_range(&rng, 1, 399));
+}
+
 static const char *const stage_names[] = {"planned", "upgrading", "upgraded", "connected",
 					  "accepted"};
 static const unsigned stage_weights[] = {20, 25, 20, 20, 15};
@@ -47,7 +62,7 @@ int csv__emit(int n, uint64_t seed, bool with_stages, int64_t now_s)
 	int64_t local_now = now_s + SIM_TZ_OFFSET_S;
 	time_t tt = (time_t)local_now;
 	struct tm tm;
-	char spaces[16], deadline[11], stage_at[11];
+	char spaces[16], deadline[11], stage_at[11], lon[24], lat[24], address[160];
 
 	if (!lots) {
 		fprintf(stderr, "parkfeed-sim: out of memory for %d lots\n", n);
@@ -60,8 +75,8 @@ int csv__emit(int n, uint64_t seed, bool with_stages, int64_t now_s)
 	int64_t this_year = (int64_t)timegm(&jan1) / 86400;
 	int64_t next_year = (int64_t)timegm(&jan1_next) / 86400;
 
-	fputs(with_stages ? "lot_id,name,district,spaces,deadline,stage,stage_at\n"
-			  : "lot_id,name,district,spaces,deadline\n",
+	fputs(with_stages ? "lot_id,name,district,spaces,deadline,stage,stage_at,lon,lat,address\n"
+			  : "lot_id,name,district,spaces,deadline,lon,lat,address\n",
 	      stdout);
 	for (int i = 0; i < n; i++) {
 		const struct sim_lot *lot = &lots[i];
@@ -76,15 +91,21 @@ int csv__emit(int n, uint64_t seed, bool with_stages, int64_t now_s)
 		put_field(lot->name, false);
 		put_field(lot->district->name, false);
 		put_field(spaces, false);
-		put_field(deadline, !with_stages);
+		put_field(deadline, false);
 		if (with_stages) {
 			int st = pick_stage(&rng);
 			int age = sim_range(&rng, stage_age[st][0], stage_age[st][1]);
 
 			payload__local_date(now_s - (int64_t)age * 86400, stage_at);
 			put_field(stage_names[st], false);
-			put_field(stage_at, true);
+			put_field(stage_at, false);
 		}
+		snprintf(lon, sizeof(lon), "%.6f", lot->lon);
+		snprintf(lat, sizeof(lat), "%.6f", lot->lat);
+		make_address(lot, seed, i, address, sizeof(address));
+		put_field(lon, false);
+		put_field(lat, false);
+		put_field(address, true);
 	}
 	free(lots);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

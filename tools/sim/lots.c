@@ -6,14 +6,16 @@
 
 #include "sim.h"
 
-/* Order and spelling as in the city's documents; weights favour the urban districts. */
+/* Order and spelling as in the city's documents; weights favour the urban districts. Centres
+ * are the districts' seats; the spread (degrees each way) is small for the city's districts
+ * and larger for the counties, whose lots lie around their towns. */
 const struct sim_district sim_districts[] = {
-	{"QY", "沁阳市", 112.950, 35.088, 10}, {"MZ", "孟州市", 112.791, 34.907, 9},
-	{"WX", "温县", 113.081, 34.941, 8},    {"BA", "博爱县", 113.065, 35.171, 8},
-	{"WZ", "武陟县", 113.401, 35.099, 9},  {"XW", "修武县", 113.447, 35.223, 8},
-	{"JF", "解放区", 113.226, 35.240, 14}, {"SY", "山阳区", 113.255, 35.215, 14},
-	{"MC", "马村区", 113.322, 35.256, 6},  {"ZZ", "中站区", 113.182, 35.237, 7},
-	{"GX", "高新区", 113.290, 35.262, 9},
+	{"QY", "沁阳市", 112.950, 35.088, 0.040, 10}, {"MZ", "孟州市", 112.791, 34.907, 0.040, 9},
+	{"WX", "温县", 113.081, 34.941, 0.035, 8},    {"BA", "博爱县", 113.065, 35.171, 0.035, 8},
+	{"WZ", "武陟县", 113.401, 35.099, 0.040, 9},  {"XW", "修武县", 113.447, 35.223, 0.035, 8},
+	{"JF", "解放区", 113.226, 35.240, 0.015, 14}, {"SY", "山阳区", 113.255, 35.215, 0.018, 14},
+	{"MC", "马村区", 113.322, 35.256, 0.018, 6},  {"ZZ", "中站区", 113.182, 35.237, 0.018, 7},
+	{"GX", "高新区", 113.290, 35.262, 0.015, 9},
 };
 const int sim_n_districts = (int)(sizeof(sim_districts) / sizeof(sim_districts[0]));
 
@@ -196,8 +198,8 @@ struct sim_lot *lots__make(int n, uint64_t seed, unsigned formats)
 		lot->shift_s = sim_range(&rng, -45, 45) * 60;
 		make_hours(lot, &rng);
 		make_name(lot, &rng, &names);
-		lot->lon = lot->district->lon + 0.04 * (sim_unit(&rng) - 0.5);
-		lot->lat = lot->district->lat + 0.04 * (sim_unit(&rng) - 0.5);
+		lot->lon = lot->district->lon + 2 * lot->district->spread * (sim_unit(&rng) - 0.5);
+		lot->lat = lot->district->lat + 2 * lot->district->spread * (sim_unit(&rng) - 0.5);
 		/* Round robin in enum order, so a test knows which format lot i speaks. */
 		lot->format = n_enabled ? (enum sim_format)enabled[i % n_enabled] : FMT_NATIVE;
 		lot->variant = (int)(sim_next(&rng) % 4);

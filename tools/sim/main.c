@@ -39,6 +39,8 @@ static const char usage_text[] =
 	"                       lot i speaks the (i mod n)-th chosen one, counted in the order\n"
 	"                       native, vendor, fiware, ngsi-ld (default native)\n"
 	"  --emit-lots-csv N    print the CSV for `parkfeedctl lots import` for N lots and exit\n"
+	"                       (positions lon,lat in WGS-84 around each district's seat, and\n"
+	"                       addresses, included)\n"
 	"  --with-stages        with --emit-lots-csv: add stage,stage_at columns\n"
 	"\n"
 	"Traffic (lots report in turn; occupancy follows each lot type's day in Asia/Shanghai):\n"

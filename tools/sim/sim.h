@@ -83,7 +83,8 @@ struct sim_opts {
 struct sim_district {
 	const char *code; /* in lot ids: JZ-<code>-nnn */
 	const char *name; /* Chinese, exactly as parkfeed's registry spells it */
-	double lon, lat;  /* rough centre, for FIWARE locations */
+	double lon, lat;  /* the district's seat, WGS-84 */
+	double spread;	  /* lots lie within this many degrees of it, each way */
 	unsigned weight;  /* share of the city's lots */
 };
 
@@ -97,7 +98,7 @@ struct sim_lot {
 	double peak;		  /* scales the type's daily curve */
 	int shift_s;		  /* moves the curve earlier or later */
 	int close_from, close_to; /* local hours when closed at night; -1: open all night */
-	double lon, lat;
+	double lon, lat;	  /* WGS-84 */
 	enum sim_format format;
 	int variant;	  /* field names / optional fields within the format */
 	uint64_t key;	  /* seeds this lot's noise */
