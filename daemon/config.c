@@ -23,6 +23,7 @@ static int check_topic_prefix(const char *v, char *why, size_t whylen);
 static int check_shared_group(const char *v, char *why, size_t whylen);
 static int check_protocols(const char *v, char *why, size_t whylen);
 static int check_listen(const char *v, char *why, size_t whylen);
+static int check_accounts(const char *v, char *why, size_t whylen);
 
 /* clang-format off */
 #define K_STR(s, k, f, d, minlen, rl, chk, h) \
@@ -128,14 +129,31 @@ static const struct pf_ini_key keys[] = {
 	      "database login of parkfeedctl maintain (in parkfeed_maintainer); empty = conninfo's"),
 	K_STR("maintain", "password_file", maintain.password_file, "", 0, true, NULL,
 	      "file holding that login's password, as [postgres] password_file; empty = none"),
+
+	/* parkfeedctl broker sync only; the daemon ignores them (reloadable: no restart warning) */
+	K_STR("broker", "host", broker.host, "127.0.0.1", 1, true, NULL,
+	      "broker whose dynamic-security plugin broker sync administers"),
+	K_INT("broker", "port", broker.port, "1883", 1, 65535, true, "its TCP port"),
+	K_STR("broker", "username", broker.username, "", 0, true, NULL,
+	      "dynamic-security admin account; empty = none configured"),
+	K_STR("broker", "password_file", broker.password_file, "", 0, true, NULL,
+	      "file holding the admin password, as mqtt.password_file"),
+	K_STR("broker", "tls_ca_file", broker.tls_ca_file, "", 0, true, NULL,
+	      "CA bundle to verify the broker; empty = plain TCP"),
+	K_STR("broker", "tls_cert_file", broker.tls_cert_file, "", 0, true, NULL,
+	      "client certificate for TLS client authentication"),
+	K_STR("broker", "tls_key_file", broker.tls_key_file, "", 0, true, NULL,
+	      "private key of tls_cert_file"),
+	K_STR("broker", "daemons", broker.daemons, "", 0, true, check_accounts,
+	      "comma-separated broker accounts of parkfeedd instances; empty = not managed"),
 };
 
 /* clang-format on */
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"mqtt",	  "postgres", "ingest",	  "spool",  "log",
-				       "metrics", "systemd",  "maintain", "aliases"};
+static const char *const sections[] = {"mqtt",	  "postgres", "ingest",	  "spool",   "log",
+				       "metrics", "systemd",  "maintain", "aliases", "broker"};
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static const struct {
@@ -249,6 +267,37 @@ int pf_config_parse_listen(const char *v, struct sockaddr_storage *out, unsigned
 		*outlen = sizeof(*a);
 	}
 	return 0;
+}
+
+/* Account names as lot ids are spelled: they become MQTT user names and client ids. */
+static bool account_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
+static int check_accounts(const char *v, char *why, size_t whylen)
+{
+	if (!v[0])
+		return 0;
+	for (const char *p = v;; p++) {
+		const char *item = p;
+		size_t len, n = 0;
+
+		p += strcspn(p, ",");
+		len = trimmed(&item, (size_t)(p - item));
+		while (n < len && account_char(item[n]))
+			n++;
+		if (len == 0 || len > 64 || n != len) {
+			snprintf(why, whylen,
+				 "\"%s\" is not a list of account names (allowed: comma-separated "
+				 "names of 1..64 characters A-Z a-z 0-9 . _ -)",
+				 v);
+			return -EINVAL;
+		}
+		if (!*p)
+			return 0;
+	}
 }
 
 static int check_listen(const char *v, char *why, size_t whylen)

@@ -71,6 +71,16 @@ struct pf_config {
 		char *user;	     /* parkfeed_maintain; "" = the conninfo's user */
 		char *password_file; /* "" = none; as postgres.password_file */
 	} maintain;		     /* parkfeedctl maintain only */
+	struct {		     /* parkfeedctl broker sync; the daemon ignores it */
+		char *host;	     /* 127.0.0.1 */
+		int port;	     /* 1883 */
+		char *username;	     /* dynamic-security admin account, "" = none */
+		char *password_file; /* as mqtt.password_file */
+		char *tls_ca_file;   /* "" = plain TCP */
+		char *tls_cert_file;
+		char *tls_key_file;
+		char *daemons; /* comma-separated parkfeedd accounts, "" = not managed */
+	} broker;
 
 	/* [aliases] vendor_field = native_field (ts,total,free,occupied,seq,status);
 	 * built-in defaults first, then the file's. */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PF_LOT_ID_MAX 64	/* [A-Za-z0-9._-]{1,64} (CONTRACT.md) */
+#define PF_LOT_ID_MAX 64	/* [A-Za-z0-9._-]{1,64} (docs/contract.md) */
 #define PF_DETAIL_MAX 240	/* human-readable reject detail, NUL included */
 #define PF_STATUS_FIELD_MAX 128 /* system / version / protocol strings, NUL included */
 
@@ -16,7 +16,7 @@ enum pf_record_kind {
 	PF_REC_REJECT = 3,    /* anything refused -> parking.rejected */
 };
 
-/* Stable reason codes (CONTRACT.md "Validation"); the strings are part of the contract. */
+/* Stable reason codes (docs/contract.md, "Reason codes"); the strings are part of the contract. */
 enum pf_reject_reason {
 	PF_REJ_NONE = 0,
 	PF_REJ_PAYLOAD_TOO_LARGE,

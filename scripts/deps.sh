@@ -18,6 +18,8 @@ packages=(
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
 	# parkfeed-api's tests (python3 checks answers against the database) and benchmark
 	python3 wrk
+	# the contract's examples against its JSON Schemas (tests/integration/contract_*.sh)
+	python3-jsonschema
 	# systemd units, metrics and the Debian package (tests/integration/{metrics,package}.sh)
 	curl systemd dpkg-dev adduser
 	# the Debian package: its build, lintian, the previous release from git, hardening checks

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The shipped broker config (config/mosquitto/) with real accounts, ACL and TLS: anonymous
-# clients are refused, a controller publishes only under its own lot, parkfeedd ingests over
-# TLS with its own account, a wrong CA is a clear error, and its password shows up nowhere.
+# The shipped broker config (config/mosquitto/) with its dynamic-security plugin, the accounts
+# parkfeedctl broker sync makes in it (over TLS, configured by [broker]), and TLS: anonymous
+# clients are refused, a controller publishes only under its own lot and client id, parkfeedd
+# ingests over TLS with its own account, a wrong CA is a clear error, and no password shows up
+# where it should not.
 set -euo pipefail
 source "$PF_SOURCE_DIR/tests/lib/env.sh"
 pf_env_init
-for tool in openssl mosquitto_passwd; do
+for tool in openssl mosquitto_ctrl; do
 	command -v "$tool" >/dev/null || pf_fail "$tool not found: run scripts/deps.sh"
 done
 cd "$PF_TMP"
@@ -30,45 +32,65 @@ leaf broker 127.0.0.1 "subjectAltName = DNS:localhost, IP:127.0.0.1
 extendedKeyUsage = serverAuth"
 leaf client parkfeed "extendedKeyUsage = clientAuth"
 
-# ---- accounts: two controllers and the daemon --------------------------------------------------
-daemon_pw=pf-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
-sy1_pw=sy1-$(od -An -tx1 -N6 /dev/urandom | tr -d ' \n')
-mosquitto_passwd -c -b passwd JZ-SY-001 "$sy1_pw" >/dev/null 2>&1 || pf_fail "mosquitto_passwd"
-mosquitto_passwd -b passwd JZ-SY-002 "sy2-secret" >/dev/null 2>&1
-mosquitto_passwd -b passwd parkfeed "$daemon_pw" >/dev/null 2>&1
-grep -qF "$daemon_pw" passwd && pf_fail "password file holds a clear-text password"
-printf '%s\n' "$daemon_pw" >mqtt.pass
-chmod 600 mqtt.pass passwd
+# ---- the plugin's file with its admin account; the registry with two lots ----------------------
+pf_dynsec_init admin
+pf_pg_start
+pf_pg_migrate
+printf 'lot_id,name,district,spaces,deadline\nJZ-SY-001,甲,山阳区,100,2023-12-31\nJZ-SY-002,乙,山阳区,100,2023-12-31\n' >lots.csv
+"$PF_CTL" -d "$PF_OPERATOR_CONNINFO" lots import lots.csv >/dev/null || pf_fail "lots import"
 
 # ---- the broker: the shipped config, paths and ports made local ----------------------------------
 tls_port=$(pf_free_port)
-[[ -r $shipped/parkfeed-broker.conf && -r $shipped/acl ]] || pf_fail "config/mosquitto files missing"
-cp "$shipped/acl" acl
+[[ -r $shipped/parkfeed-broker.conf ]] || pf_fail "config/mosquitto/parkfeed-broker.conf missing"
+plugin=$(sed -n 's/^plugin //p' "$shipped/parkfeed-broker.conf")
+if [[ ! -r $plugin ]]; then
+	pf_log "note: the shipped plugin path $plugin is not on this machine; using $(pf_dynsec_plugin)"
+	plugin=$(pf_dynsec_plugin)
+fi
 # pf_mqtt_start writes the loopback listener itself (on a free port) and log_dest stderr;
 # every other line of the shipped file is kept, in order, so the TLS listener keeps its options.
 mapfile -t conf < <(sed -E \
-	-e "s|^password_file .*|password_file $PF_TMP/passwd|" \
-	-e "s|^acl_file .*|acl_file $PF_TMP/acl|" \
+	-e "s|^plugin .*|plugin $plugin|" \
+	-e "s|^plugin_opt_config_file .*|plugin_opt_config_file $PF_DYNSEC_FILE|" \
 	-e "s|^persistence_location .*|persistence_location $PF_TMP/mqtt/|" \
 	-e "s|^listener 8883\$|listener $tls_port 127.0.0.1|" \
 	-e "s|^cafile .*|cafile $PF_TMP/tls/ca.crt|" \
 	-e "s|^certfile .*|certfile $PF_TMP/tls/broker.crt|" \
 	-e "s|^keyfile .*|keyfile $PF_TMP/tls/broker.key|" \
 	"$shipped/parkfeed-broker.conf" | grep -Ev '^[[:space:]]*(#|$)|^listener 1883 |^log_dest ')
-for want in "allow_anonymous false" "use_username_as_clientid true" "persistence true" \
-	"message_size_limit 65536" "per_listener_settings false"; do
+for want in "allow_anonymous false" "plugin $plugin" "plugin_opt_config_file $PF_DYNSEC_FILE" \
+	"persistence true" "message_size_limit 65536" "per_listener_settings false"; do
 	[[ " ${conf[*]} " == *" $want "* ]] || pf_fail "shipped broker config lacks '$want'"
 done
 pf_mqtt_start "${conf[@]}"
 for _ in $(seq 50); do pf__listening "$tls_port" "$PF_MQTT_PID" && break; sleep 0.1; done
 pf__listening "$tls_port" "$PF_MQTT_PID" || pf_fail "no TLS listener on $tls_port"
 
-pf_pg_start
-pf_pg_migrate
+# ---- accounts: parkfeedctl broker sync over TLS, as [broker] of its config file says ----------
+{
+	echo "[postgres]"
+	echo "conninfo = $PF_OPERATOR_CONNINFO"
+	echo "[broker]"
+	echo "host = localhost"
+	echo "port = $tls_port"
+	echo "username = $PF_DYNSEC_ADMIN"
+	echo "password_file = $PF_DYNSEC_ADMIN_PASSWORD_FILE"
+	echo "tls_ca_file = $PF_TMP/tls/ca.crt"
+	echo "daemons = parkfeed-1"
+} >ctl.conf
+"$PF_CTL" -c ctl.conf broker sync --credentials-out accounts.csv 2>sync.err ||
+	{ cat sync.err >&2; pf_fail "broker sync over TLS"; }
+account_pw() { awk -F, -v u="$1" '$2 == u { print $4 }' accounts.csv; }
+daemon_pw=$(account_pw parkfeed-1)
+sy1_pw=$(account_pw JZ-SY-001)
+[[ -n $daemon_pw && -n $sy1_pw && -n $(account_pw JZ-SY-002) ]] ||
+	pf_fail "accounts made: $(cut -d, -f1-2 accounts.csv)"
+printf '%s\n' "$daemon_pw" >mqtt.pass
+chmod 600 mqtt.pass
 
 # pub_tls USER PASSWORD TOPIC PAYLOAD: a controller publishing over TLS, QoS 1
 pub_tls() {
-	mosquitto_pub -h localhost -p "$tls_port" --cafile tls/ca.crt -u "$1" -P "$2" -q 1 \
+	mosquitto_pub -h localhost -p "$tls_port" --cafile tls/ca.crt -u "$1" -P "$2" -i "$1" -q 1 \
 		-t "$3" -m "$4"
 }
 obs() { printf '{"ts": %s, "total": 100, "free": %s, "occupied": %s}' "$1" "$2" $(( 100 - $2 )); }
@@ -90,7 +112,8 @@ refused pub_tls JZ-SY-001 wrong-password parking/JZ-SY-001/occupancy x
 pf_log "anonymous and wrong-password clients refused"
 
 # ---- parkfeedd over TLS with its own account (and a client certificate) --------------------------
-pf_conf_write parkfeed.conf mqtt.host=localhost mqtt.port="$tls_port" mqtt.username=parkfeed \
+pf_conf_write parkfeed.conf mqtt.host=localhost mqtt.port="$tls_port" mqtt.username=parkfeed-1 \
+	mqtt.client_id=parkfeed-1 \
 	mqtt.password_file="$PF_TMP/mqtt.pass" mqtt.tls_ca_file="$PF_TMP/tls/ca.crt" \
 	mqtt.tls_cert_file="$PF_TMP/tls/client.crt" mqtt.tls_key_file="$PF_TMP/tls/client.key"
 pf_daemon_start parkfeed.conf
@@ -111,11 +134,14 @@ pf_wait_sql "SELECT count(*) FROM parking.occupancy WHERE lot_id = 'JZ-SY-001'" 
 pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.occupancy WHERE lot_id = 'JZ-SY-002'")" 0 \
 	"foreign publish stored"
 pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.rejected")" 0 "foreign publish arrived at all"
-pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.lots WHERE lot_id = 'JZ-SY-002'")" 0 \
-	"foreign publish registered a lot"
-# use_username_as_clientid: sessions are named by the account, not by what the client says
-grep -q "as JZ-SY-001 (" mosquitto.log || pf_fail "controller's client id is not its account"
-grep -q "as parkfeed (" mosquitto.log || pf_fail "daemon's client id is not its account"
+pf_assert_eq "$(pf_psql "SELECT stage FROM parking.lots WHERE lot_id = 'JZ-SY-002'")" planned \
+	"foreign publish connected the other lot"
+# client ids are bound to accounts: a controller cannot take another's session or last will
+out=$(mosquitto_pub -h localhost -p "$tls_port" --cafile tls/ca.crt -u JZ-SY-001 -P "$sy1_pw" \
+	-i JZ-SY-002 -q 1 -t parking/JZ-SY-001/occupancy -m x 2>&1 || true)
+[[ $out == *"not authori"* || $out == *"Connection Refused"* ]] ||
+	pf_fail "JZ-SY-001 connected under JZ-SY-002's client id: [$out]"
+grep -q "as parkfeed-1 (" mosquitto.log || pf_fail "the daemon's client id is not its account"
 grep -q "Denied PUBLISH from JZ-SY-001.*parking/JZ-SY-002/occupancy" mosquitto.log ||
 	pf_log "note: this mosquitto does not log denied publishes"
 pf_log "ACL: own lot stored, foreign lot dropped by the broker"
@@ -132,7 +158,8 @@ tr '\0' '\n' </proc/"$PF_DAEMON_PID"/environ | grep -qF "$daemon_pw" &&
 pf_daemon_stop
 
 # ---- a wrong CA: the broker's certificate does not verify, and the log says so ---------------
-pf_conf_write wrongca.conf mqtt.host=localhost mqtt.port="$tls_port" mqtt.username=parkfeed \
+pf_conf_write wrongca.conf mqtt.host=localhost mqtt.port="$tls_port" mqtt.username=parkfeed-1 \
+	mqtt.client_id=parkfeed-1 \
 	mqtt.password_file="$PF_TMP/mqtt.pass" mqtt.tls_ca_file="$PF_TMP/tls/other.crt"
 pf_daemon_start wrongca.conf
 # libmosquitto reports a failed handshake as MOSQ_ERR_TLS ("A TLS error occurred.")
@@ -144,5 +171,9 @@ tail -c +$(( PF_DAEMON_LOG_OFFSET + 1 )) daemon.log | grep -q 'mqtt: connected' 
 pf_daemon_stop
 
 grep -qF "$daemon_pw" daemon.log && pf_fail "the MQTT password appears in the daemon log"
-
+# the plugin keeps salted hashes; the broker log masks what the admin sent
+for pw in "$daemon_pw" "$sy1_pw"; do
+	grep -qF "$pw" "$PF_DYNSEC_FILE" && pf_fail "the plugin's file holds a clear-text password"
+	grep -qF "$pw" mosquitto.log sync.err && pf_fail "a password appears in a log"
+done
 pf_pass

@@ -25,6 +25,7 @@
 #   PostgreSQL: pf_pg_start pf_pg_stop pf_pg_start_again pf_pg_restart pf_pg_migrate
 #               pf_psql pf_psql_as pf_wait_sql
 #   mosquitto:  pf_mqtt_start pf_mqtt_stop pf_mqtt_start_again pf_mqtt_restart pf_pub pf_pub_file
+#               pf_dynsec_plugin pf_dynsec_init
 #   parkfeedd:  pf_conf_write pf_daemon_start pf_daemon_stop pf_daemon_kill pf_daemon_log_mark
 #               pf_daemon_wait_log
 #   metrics:    pf_scrape pf_metric pf_wait_metric pf_wait_health (at $PF_METRICS_URL)
@@ -622,6 +623,38 @@ pf_pub_file() {
 	shift 2
 	(( $# )) && shift
 	mosquitto_pub -h 127.0.0.1 -p "$PF_MQTT_PORT" -t "$topic" -q "$qos" -f "$file" "$@"
+}
+
+# ---------------------------------------------------------------------------------------
+# mosquitto's dynamic-security plugin (accounts and ACLs kept by the broker itself)
+
+# pf_dynsec_plugin: print the path of the plugin Debian's mosquitto package ships.
+pf_dynsec_plugin() {
+	local so
+	so=$(dpkg -L mosquitto 2>/dev/null | grep -m1 '/mosquitto_dynamic_security\.so$' || true)
+	[[ -n $so && -r $so ]] || pf_fail "mosquitto_dynamic_security.so not found: install mosquitto (scripts/deps.sh)"
+	echo "$so"
+}
+
+# pf_dynsec_init [ADMIN]: a fresh plugin configuration in $PF_TMP/dynsec.json holding only the
+# admin account ADMIN (default admin) with a random password, written to
+# $PF_TMP/dynsec-admin.pass (0600). Sets PF_DYNSEC_FILE, PF_DYNSEC_ADMIN,
+# PF_DYNSEC_ADMIN_PASSWORD_FILE, and PF_DYNSEC_CONF: the broker config lines that load it
+# (pf_mqtt_start "${PF_DYNSEC_CONF[@]}").
+pf_dynsec_init() {
+	local admin=${1:-admin} pw plugin
+	command -v mosquitto_ctrl >/dev/null || pf_fail "mosquitto_ctrl not found: install mosquitto-clients"
+	plugin=$(pf_dynsec_plugin)
+	pw=adm-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+	PF_DYNSEC_FILE=$PF_TMP/dynsec.json
+	PF_DYNSEC_ADMIN=$admin
+	PF_DYNSEC_ADMIN_PASSWORD_FILE=$PF_TMP/dynsec-admin.pass
+	rm -f "$PF_DYNSEC_FILE"
+	mosquitto_ctrl dynsec init "$PF_DYNSEC_FILE" "$admin" "$pw" >"$PF_TMP/dynsec-init.log" 2>&1 ||
+		{ cat "$PF_TMP/dynsec-init.log" >&2; pf_fail "mosquitto_ctrl dynsec init failed"; }
+	(umask 077 && printf '%s\n' "$pw" >"$PF_DYNSEC_ADMIN_PASSWORD_FILE")
+	PF_DYNSEC_CONF=("allow_anonymous false" "plugin $plugin" "plugin_opt_config_file $PF_DYNSEC_FILE")
+	export PF_DYNSEC_FILE PF_DYNSEC_ADMIN PF_DYNSEC_ADMIN_PASSWORD_FILE
 }
 
 # ---------------------------------------------------------------------------------------

@@ -354,7 +354,7 @@ static void test_unknown_section_and_key(void **state)
 		     ":3: [mqt]: unknown section (did you mean [mqtt]?)");
 	expect_error("; c\n[database]\n",
 		     ":2: [database]: unknown section (allowed: [mqtt], [postgres], [ingest], "
-		     "[spool], [log], [metrics], [systemd], [maintain], [aliases])");
+		     "[spool], [log], [metrics], [systemd], [maintain], [aliases], [broker])");
 	expect_error("[mqtt]\nhots = x\n", ":2: [mqtt] hots: unknown key (did you mean host?)");
 	expect_error("[mqtt]\nKeepalive = 5\n",
 		     ":2: [mqtt] Keepalive: unknown key (did you mean keepalive?)");
@@ -753,6 +753,34 @@ static void test_diff_nonreloadable(void **state)
 	pf_config_free(&a);
 }
 
+/* [broker] is parkfeedctl's: checked like the rest, and a change to it never needs a restart. */
+static void test_broker(void **state)
+{
+	struct pf_config a, cfg;
+	char err[256];
+
+	expect_ok(&cfg, "[broker]\nhost = mqtt.example\nport = 8883\nusername = admin\n"
+			"password_file = /etc/parkfeed/credentials/broker-admin\n"
+			"tls_ca_file = /etc/parkfeed/ca.crt\ndaemons = parkfeed-1 , parkfeed-2\n");
+	assert_string_equal(cfg.broker.host, "mqtt.example");
+	assert_int_equal(cfg.broker.port, 8883);
+	assert_string_equal(cfg.broker.username, "admin");
+	assert_string_equal(cfg.broker.daemons, "parkfeed-1 , parkfeed-2");
+	pf_config_init(&a);
+	assert_int_equal(pf_config_diff_nonreloadable(&a, &cfg, err, sizeof(err)), 0);
+	pf_config_free(&a);
+	pf_config_free(&cfg);
+
+	expect_error(
+		"[broker]\ndaemons = parkfeed-1,,parkfeed-2\n",
+		":2: [broker] daemons: \"parkfeed-1,,parkfeed-2\" is not a list of account "
+		"names (allowed: comma-separated names of 1..64 characters A-Z a-z 0-9 . _ -)");
+	expect_error("[broker]\ndaemons = parkfeed 1\n",
+		     ":2: [broker] daemons: \"parkfeed 1\" is not a list of account names "
+		     "(allowed: comma-separated names of 1..64 characters A-Z a-z 0-9 . _ -)");
+	expect_error("[broker]\nport = 0\n", ":2: [broker] port: 0 is out of range (1..65535)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +801,7 @@ int main(void)
 		cmocka_unit_test(test_protocols),
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_diff_nonreloadable),
+		cmocka_unit_test(test_broker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

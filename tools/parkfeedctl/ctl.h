@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "pf_ledger.h"
@@ -90,5 +91,30 @@ int ctl_status(const struct ctl_opts *o, int argc, char **argv);
 int ctl_access(const struct ctl_opts *o, int argc, char **argv);
 int ctl_limits(const struct ctl_opts *o, int argc, char **argv);
 int ctl_retention(const struct ctl_opts *o, int argc, char **argv);
+int ctl_broker(const struct ctl_opts *o, int argc, char **argv);
+
+/* The broker and its dynamic-security admin account (broker.c, dynsec_mqtt.c). */
+struct ctl_broker {
+	const char *host;
+	int port;
+	const char *username;
+	char *password; /* owned, wiped when freed */
+	const char *cafile, *certfile, *keyfile;
+	const char *prefix; /* the controllers' topic prefix */
+	char **daemons;	    /* owned; parkfeedd accounts to keep, none = not managed */
+	size_t n_daemons;
+};
+
+#define CTL_DYNSEC_TIMEOUT_S 120
+struct ctl_dynsec;
+/* Connect as the admin account and subscribe to the plugin's responses. */
+__attribute__((warn_unused_result)) int
+ctl__dynsec_open(struct ctl_dynsec **out, const struct ctl_broker *b, char *err, size_t errlen);
+/* Send an array of commands in one message; *responses is the plugin's array, one per
+ * command, in order (caller json_decref()s it). */
+__attribute__((warn_unused_result)) int ctl__dynsec_call(struct ctl_dynsec *d, json_t *commands,
+							 json_t **responses, char *err,
+							 size_t errlen);
+void ctl__dynsec_close(struct ctl_dynsec *d);
 
 #endif

@@ -40,6 +40,9 @@ static const char usage[] =
 	"  access grant|revoke LOGIN_ROLE DISTRICT\n"
 	"  access list [--role R] [--district D] [--format table|csv|json]\n"
 	"                                    district staff's view of their own lots\n"
+	"  broker sync [--dry-run] [--credentials-out FILE]\n"
+	"                                    broker accounts of registered lots and daemons\n"
+	"  broker passwd ACCOUNT | retire LOT --note TEXT | reinstate LOT\n"
 	"\n"
 	"Options: -d, --dbname CONNINFO; -c, --config FILE; -h, --help; -V, --version.\n"
 	"Every command takes --help. Exit status: 0 ok, 1 failed, 2 bad usage.\n";
@@ -103,6 +106,8 @@ int main(int argc, char **argv)
 		return ctl_limits(&o, argc, argv);
 	if (strcmp(cmd, "retention") == 0)
 		return ctl_retention(&o, argc, argv);
+	if (strcmp(cmd, "broker") == 0)
+		return ctl_broker(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage, stdout);
 		return 0;

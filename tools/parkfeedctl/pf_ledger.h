@@ -82,7 +82,7 @@ void pf_competition_rank(const int64_t *values, size_t n, int *ranks);
  * completed rank, then district (byte order). Returns 0 or -ENOMEM.
  */
 __attribute__((warn_unused_result)) int pf_ledger_rank(struct pf_ledger *l);
-/* Render in a format and language (csv and json headers/keys per CONTRACT.md). */
+/* Render in a format and language (csv and json headers/keys per docs/contract.md). */
 void pf_ledger_render(struct pf_buf *out, const struct pf_ledger *l, enum pf_ledger_format fmt,
 		      enum pf_ledger_lang lang);
 

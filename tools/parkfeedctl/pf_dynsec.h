@@ -1,0 +1,73 @@
+/* The broker accounts parkfeed wants against what mosquitto's dynamic-security plugin holds. */
+#ifndef PF_DYNSEC_H
+#define PF_DYNSEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+/*
+ * Every registered lot has a client (user name = client id = lot_id) with a role of its own,
+ * "parkfeed-lot:<lot_id>", that may publish only under <prefix>/<lot_id>/ (but not on its
+ * rejected topic, which is parkfeedd's) and subscribe only to <prefix>/<lot_id>/rejected.
+ * Daemons share the role "parkfeed-daemon": read <prefix>/# (also as a shared subscription)
+ * and publish <prefix>/+/rejected. A client belongs to parkfeed when it holds one of these
+ * roles; any other client is left alone, and a lot or daemon whose name it takes is a conflict.
+ */
+#define PF_DYNSEC_LOT_ROLE_PREFIX "parkfeed-lot:"
+#define PF_DYNSEC_DAEMON_ROLE "parkfeed-daemon"
+#define PF_DYNSEC_PASSWORD_LEN 24
+
+struct pf_dynsec_want {
+	const char *prefix;	 /* topic prefix, e.g. "parking" */
+	const char *const *lots; /* registered lots */
+	const bool *lot_enabled; /* per lot; false = retired: its client is disabled */
+	size_t n_lots;
+	const char *const *daemons; /* parkfeedd accounts; none = daemon clients left as they are */
+	size_t n_daemons;
+};
+
+enum pf_dynsec_account { PF_DYNSEC_LOT = 0, PF_DYNSEC_DAEMON };
+
+/* One command of the plan. */
+struct pf_dynsec_step {
+	json_t *command; /* owned; its correlationData is the step's index */
+	char what[200];	 /* what it does, in words ("create client JZ-SY-001") */
+	enum pf_dynsec_account account;
+	char username[65];
+	char *password; /* createClient only: the new client's password (owned) */
+};
+
+struct pf_dynsec_plan {
+	struct pf_dynsec_step *steps;
+	size_t n_steps, cap;
+	/* accounts (lots and daemons), by what the plan does to them */
+	size_t created, enabled, disabled, repaired, unchanged;
+	char **conflicts; /* accounts the plan cannot touch, and why */
+	size_t n_conflicts;
+};
+
+/* Fill out[0..len) with a fresh password and NUL-terminate it; 0 or a negative errno. */
+typedef int (*pf_dynsec_password_fn)(char *out, size_t len, void *arg);
+
+/*
+ * Build the commands that turn the broker's state (clients: the "clients" array of a verbose
+ * listClients; roles: the "roles" array of a verbose listRoles) into the wanted one. Lots
+ * come first in lot_id order, then daemons. Returns 0, -ENOMEM, or -EINVAL when the state
+ * is not what the plugin answers (the plan is then empty).
+ */
+__attribute__((warn_unused_result)) int
+pf_dynsec_plan_build(struct pf_dynsec_plan *plan, const struct pf_dynsec_want *want,
+		     const json_t *clients, const json_t *roles, pf_dynsec_password_fn password,
+		     void *password_arg);
+void pf_dynsec_plan_free(struct pf_dynsec_plan *plan);
+
+/* Whether a client object (as getClient or listClients gives it) holds the role. */
+bool pf_dynsec_has_role(const json_t *client, const char *rolename);
+
+/* The ACLs of a lot's role or of the daemons' role (a new JSON array, NULL without memory). */
+json_t *pf_dynsec_lot_acls(const char *prefix, const char *lot_id);
+json_t *pf_dynsec_daemon_acls(const char *prefix);
+
+#endif
