@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pf_buf.h"
+#include "pf_utf8.h"
 
 void pf_buf_init(struct pf_buf *b)
 {
@@ -79,11 +80,21 @@ void pf_buf_printf(struct pf_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* A field needs quotes when it holds a separator, a quote, or any control character. */
+static bool csv_needs_quotes(const char *s)
+{
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+		if (*u == ',' || *u == '"' || *u < 0x20 || *u == 0x7f ||
+		    (u[0] == 0xc2 && u[1] >= 0x80 && u[1] < 0xa0))
+			return true;
+	return false;
+}
+
 void pf_buf_csv_field(struct pf_buf *b, const char *s)
 {
 	if (!s)
 		return;
-	if (!strpbrk(s, ",\"\r\n")) {
+	if (!csv_needs_quotes(s)) {
 		pf_buf_puts(b, s);
 		return;
 	}
@@ -96,28 +107,44 @@ void pf_buf_csv_field(struct pf_buf *b, const char *s)
 	pf_buf_add(b, "\"", 1);
 }
 
+/*
+ * Code points a terminal or a JavaScript parser may act on rather than show: C0, DEL, C1
+ * (U+0080..U+009F), and for JSON also U+2028 and U+2029 (line breaks to JavaScript).
+ */
+static bool is_control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+}
+
 void pf_buf_json_str(struct pf_buf *b, const char *s)
 {
+	size_t n;
+	uint32_t cp;
+	int k;
+
 	if (!s) {
 		pf_buf_puts(b, "null");
 		return;
 	}
 	pf_buf_add(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			pf_buf_printf(b, "\\%c", c);
-		else if (c == '\n')
+	for (n = strlen(s); n > 0; s += k, n -= (size_t)k) {
+		k = pf_utf8_decode(s, n, &cp);
+		if (k < 0) {
+			pf_buf_puts(b, "\\ufffd"); /* JSON is UTF-8: a broken byte cannot pass */
+			k = 1;
+		} else if (cp == '"' || cp == '\\') {
+			pf_buf_printf(b, "\\%c", (char)cp);
+		} else if (cp == '\n') {
 			pf_buf_puts(b, "\\n");
-		else if (c == '\t')
+		} else if (cp == '\t') {
 			pf_buf_puts(b, "\\t");
-		else if (c == '\r')
+		} else if (cp == '\r') {
 			pf_buf_puts(b, "\\r");
-		else if (c < 0x20)
-			pf_buf_printf(b, "\\u%04x", c);
-		else
-			pf_buf_add(b, (const char *)&c, 1);
+		} else if (is_control(cp) || cp == 0x2028 || cp == 0x2029) {
+			pf_buf_printf(b, "\\u%04x", (unsigned)cp);
+		} else {
+			pf_buf_add(b, s, (size_t)k);
+		}
 	}
 	pf_buf_add(b, "\"", 1);
 }

@@ -77,6 +77,8 @@ static const struct pf_ini_key keys[] = {
 	      "bytes; larger payloads are rejected unparsed"),
 	K_INT("ingest", "clock_skew", ingest.clock_skew, "300", 0, 86400, true,
 	      "seconds an observation may lie in the future"),
+	K_INT("ingest", "max_age", ingest.max_age, "0", 0, 315360000, true,
+	      "seconds an observation may lie before its receive time (0: no limit)"),
 	K_STR("ingest", "local_timezone", ingest.local_timezone, "Asia/Shanghai", 1, true, NULL,
 	      "zone for timestamps that carry no offset"),
 	K_INT("ingest", "max_depth", ingest.max_depth, "32", 2, 512, true, "JSON nesting limit"),

@@ -20,6 +20,7 @@
 #include "pf_notify.h"
 #include "pf_version.h"
 #include "pipeline.h"
+#include "pgcheck.h"
 
 #define READY_POLL_MS 100    /* how soon READY=1 follows the broker connection */
 #define FIGURES_MS 1000	     /* metrics rendered this often */
@@ -70,6 +71,7 @@ static void build_norm(struct daemon *d)
 		.topic_prefix = c->mqtt.topic_prefix,
 		.max_payload = (size_t)c->ingest.max_payload,
 		.clock_skew_us = (int64_t)c->ingest.clock_skew * 1000000,
+		.max_age_us = (int64_t)c->ingest.max_age * 1000000,
 		.tz = d->tz,
 		.max_depth = c->ingest.max_depth,
 		.max_topic_len = (size_t)c->ingest.max_topic_len,
@@ -412,8 +414,8 @@ int main(int argc, char **argv)
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	static struct daemon d;
-	bool test_only = false;
-	char err[512];
+	bool test_only = false, transport_warned;
+	char err[512], warn[640];
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
@@ -449,13 +451,19 @@ int main(int argc, char **argv)
 		pf_tz_free(d.tz);
 		return 1;
 	}
+	/* A warning, not a refusal: a network the site trusts may be a choice. */
+	transport_warned = pf_pgcheck_transport(d.cfg.postgres.conninfo, warn, sizeof(warn));
 	if (test_only) {
+		if (transport_warned)
+			fprintf(stderr, "parkfeedd: warning: %s\n", warn);
 		printf("parkfeedd: configuration %s is valid\n", d.config_path);
 		pf_config_free(&d.cfg);
 		pf_tz_free(d.tz);
 		return 0;
 	}
 	pf_log_init("parkfeedd", d.cfg.log.level);
+	if (transport_warned)
+		pf_warn("%s", warn);
 	pf_normalize_use_arena(); /* before the first message: jansson's allocator is global */
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());

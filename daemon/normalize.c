@@ -56,23 +56,6 @@ static size_t clip_utf8(const char *s, size_t n, size_t max)
 	return max;
 }
 
-/* Details go to a one-line text column: control bytes and broken UTF-8 become '?'. */
-static void sanitize(char *s)
-{
-	size_t n = strlen(s), i = 0, k;
-
-	while (i < n) {
-		uint8_t c = (uint8_t)s[i];
-
-		if (c < 0x20 || c == 0x7F ||
-		    (k = pf_utf8_seq((const uint8_t *)s + i, n - i)) == 0) {
-			s[i++] = '?';
-			continue;
-		}
-		i += k;
-	}
-}
-
 static char ascii_lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
@@ -118,7 +101,8 @@ static int reject(struct ctx *c, enum pf_reject_reason reason, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
 	va_end(ap);
-	sanitize(r->detail);
+	/* A one-line text column an operator's terminal shows: no controls, no broken UTF-8. */
+	pf_utf8_sanitize(r->detail, strlen(r->detail));
 	return -1;
 }
 
@@ -397,6 +381,20 @@ static int check_future(struct ctx *c, const char *name, int64_t us)
 		      skew / 1000000, skew % 1000000);
 }
 
+/* Opt-in: a controller replaying a long buffer after an outage is legitimate, so off by default. */
+static int check_age(struct ctx *c, const char *name, int64_t us)
+{
+	int64_t behind, max = c->cfg->max_age_us;
+	char when[40];
+
+	if (max <= 0 || __builtin_sub_overflow(c->out->received_at, us, &behind) || behind <= max)
+		return 0;
+	return reject(c, PF_REJ_TOO_OLD,
+		      "\"%s\" %s is %" PRId64 " s older than the receive time; at most %" PRId64
+		      " s (max_age) is allowed",
+		      name, format_time(us, when, sizeof(when)), behind / 1000000, max / 1000000);
+}
+
 /* A timestamp value: an RFC 3339 / local-time string, or epoch milliseconds. */
 static int take_ts(struct ctx *c, const char *name, const json_t *v, int64_t *us)
 {
@@ -429,7 +427,7 @@ static int take_ts(struct ctx *c, const char *name, const json_t *v, int64_t *us
 			      "\"%s\" is %s but must be an RFC 3339 string or epoch milliseconds",
 			      name, describe(v, buf, sizeof(buf)));
 	}
-	return check_future(c, name, *us);
+	return check_future(c, name, *us) < 0 ? -1 : check_age(c, name, *us);
 }
 
 static int take_lot_status(struct ctx *c, const char *name, const json_t *v, enum pf_lot_status *st)
@@ -894,7 +892,10 @@ static int status_string(struct ctx *c, json_t *root, const char *name,
 		return reject(c, PF_REJ_OUT_OF_RANGE,
 			      "\"%s\" is %zu bytes long; at most %d allowed", name, n,
 			      PF_STATUS_FIELD_MAX - 1);
-	memcpy(dst, json_string_value(v), n + 1);
+	/* Controller text reaches operators' terminals: its control characters (and an
+	 * embedded \u0000, which would cut the string short) become '?' as in details. */
+	memcpy(dst, json_string_value(v), n);
+	pf_utf8_sanitize(dst, n);
 	return 0;
 }
 

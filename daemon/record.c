@@ -37,6 +37,7 @@ static const char *const reason_names[PF_REJ__COUNT] = {
 	[PF_REJ_ID_MISMATCH] = "id_mismatch",
 	[PF_REJ_TOO_DEEP] = "too_deep",
 	[PF_REJ_DB_REFUSED] = "db_refused",
+	[PF_REJ_TOO_OLD] = "too_old",
 };
 
 const char *pf_reject_reason_name(enum pf_reject_reason r)
@@ -92,20 +93,12 @@ static bool lot_id_ok(const char *s, bool may_be_empty)
 	return true;
 }
 
-/* Text the database will take: strict UTF-8 without NUL. */
-static bool text_ok(const uint8_t *s, size_t n)
-{
-	for (size_t i = 0, k; i < n; i += k)
-		if (s[i] == 0 || (k = pf_utf8_seq(s + i, n - i)) == 0)
-			return false;
-	return true;
-}
-
+/* Text the database takes and a terminal shows as it is: the normalizer made it clean. */
 static bool cstr_ok(const char *s, size_t cap)
 {
 	size_t n = strnlen(s, cap);
 
-	return n < cap && text_ok((const uint8_t *)s, n);
+	return n < cap && pf_utf8_clean((const uint8_t *)s, n);
 }
 
 static bool obs_ok(const struct pf_observation *o)

@@ -1,4 +1,6 @@
 /* Strict UTF-8 (RFC 3629): the daemon, parkfeedctl and the tests check text against this. */
+#include <string.h>
+
 #include "pf_utf8.h"
 
 size_t pf_utf8_seq(const uint8_t *s, size_t n)
@@ -58,4 +60,38 @@ bool pf_utf8_valid(const char *s, size_t len)
 		len -= n;
 	}
 	return true;
+}
+
+/* A well-formed sequence of k bytes at s that encodes a C0, DEL or C1 control character. */
+static bool control(const uint8_t *s, size_t k)
+{
+	return (k == 1 && (s[0] < 0x20 || s[0] == 0x7F)) || (k == 2 && s[0] == 0xC2 && s[1] < 0xA0);
+}
+
+bool pf_utf8_clean(const uint8_t *s, size_t n)
+{
+	for (size_t i = 0, k; i < n; i += k)
+		if ((k = pf_utf8_seq(s + i, n - i)) == 0 || control(s + i, k))
+			return false;
+	return true;
+}
+
+size_t pf_utf8_sanitize(char *s, size_t n)
+{
+	uint8_t *u = (uint8_t *)s;
+	size_t i = 0, o = 0, k;
+
+	while (i < n) {
+		k = pf_utf8_seq(u + i, n - i);
+		if (k == 0 || control(u + i, k)) {
+			u[o++] = '?';
+			i += k ? k : 1;
+			continue;
+		}
+		memmove(u + o, u + i, k);
+		o += k;
+		i += k;
+	}
+	u[o] = '\0';
+	return o;
 }

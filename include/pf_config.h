@@ -35,8 +35,9 @@ struct pf_config {
 		int reconnect_max;   /* 30 s (1..3600) */
 	} postgres;
 	struct {
-		int max_payload;      /* 65536 bytes (64..16777216) */
-		int clock_skew;	      /* 300 s (0..86400) */
+		int max_payload; /* 65536 bytes (64..16777216) */
+		int clock_skew;	 /* 300 s (0..86400) */
+		int max_age;	 /* 0 = off: seconds an observation may lie before its receipt */
 		char *local_timezone; /* Asia/Shanghai */
 		int max_depth;	      /* 32 (2..512) */
 		int max_topic_len;    /* 256 (16..512) */

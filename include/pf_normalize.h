@@ -28,6 +28,7 @@ struct pf_norm_config {
 	const char *topic_prefix; /* "parking": topics are <prefix>/<lot_id>/{occupancy,status} */
 	size_t max_payload;	  /* larger payloads: payload_too_large, unparsed */
 	int64_t clock_skew_us;	  /* observations further ahead of received_at: future_ts */
+	int64_t max_age_us;	  /* 0 = off; observations further behind received_at: too_old */
 	const struct pf_tz *tz;	  /* local zone for timestamps without an offset */
 	int max_depth;		  /* JSON nesting limit: too_deep beyond it */
 	size_t max_topic_len;	  /* longer topics: bad_topic */

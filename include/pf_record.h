@@ -32,6 +32,7 @@ enum pf_reject_reason {
 	PF_REJ_ID_MISMATCH,
 	PF_REJ_TOO_DEEP,   /* JSON nested deeper than [ingest] max_depth */
 	PF_REJ_DB_REFUSED, /* PostgreSQL refused the row on its own (poison data) */
+	PF_REJ_TOO_OLD,	   /* observed more than [ingest] max_age before its receive time */
 	PF_REJ__COUNT
 };
 

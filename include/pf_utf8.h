@@ -16,4 +16,19 @@ int pf_utf8_decode(const char *s, size_t len, uint32_t *cp);
 /* Whole string is well-formed UTF-8. */
 bool pf_utf8_valid(const char *s, size_t len);
 
+/*
+ * Text safe to store and to show: well-formed UTF-8 without control characters (C0 including
+ * NUL, tab and line breaks, DEL, and the C1 range U+0080..U+009F, which terminals may obey
+ * as escape sequences).
+ */
+bool pf_utf8_clean(const uint8_t *s, size_t n);
+
+/*
+ * Make the n bytes at s clean in place: each control character (NUL included) and each byte
+ * that is not part of a well-formed sequence becomes '?'; a two-byte C1 character becomes one
+ * '?', so the text only shrinks. Writes a NUL after the result (s has room for n + 1 bytes)
+ * and returns its length.
+ */
+size_t pf_utf8_sanitize(char *s, size_t n);
+
 #endif

@@ -41,7 +41,9 @@ pf_assert_eq "$(pf_psql "SELECT string_agg(lot_id || ':' || stage, ' ' ORDER BY 
 
 # ---- district staff logins -----------------------------------------------------------------
 pf_psql "CREATE ROLE pf_district_sy LOGIN; CREATE ROLE pf_district_jf LOGIN;
-	CREATE ROLE pf_nologin NOLOGIN" >/dev/null
+	CREATE ROLE pf_nologin NOLOGIN; CREATE ROLE pf_creator LOGIN CREATEROLE;
+	CREATE ROLE pf_readall LOGIN IN ROLE pg_read_all_data; CREATE ROLE pf_replica LOGIN REPLICATION" \
+	>/dev/null
 ctl_as pf_operator access grant pf_district_sy 山阳区 >grant.out || pf_fail "access grant"
 pf_assert_eq "$(cat grant.out)" "pf_district_sy: may see 山阳区" "grant output"
 ctl_as pf_operator access grant pf_district_sy 山阳区 >grant2.out || pf_fail "access grant again"
@@ -62,6 +64,11 @@ refuse "member of parkfeed_operator" ctl_as pf_operator access grant pf_operator
 refuse "no role nobody" ctl_as pf_operator access grant nobody 山阳区
 refuse "cannot log in" ctl_as pf_operator access grant pf_nologin 山阳区
 refuse "bypasses row-level security" ctl_as pf_operator access grant postgres 山阳区
+# roles that reach past row-level security another way: grant themselves roles, read every
+# table (partitions have no policies), stream the cluster
+refuse "role pf_creator has CREATEROLE" ctl_as pf_operator access grant pf_creator 山阳区
+refuse "role pf_readall is a member of pg_read_all_data" ctl_as pf_operator access grant pf_readall 山阳区
+refuse "role pf_replica has REPLICATION" ctl_as pf_operator access grant pf_replica 山阳区
 refuse "no lot and no target in district 山羊区" ctl_as pf_operator access grant pf_district_sy 山羊区
 refuse "permission denied" ctl_as pf_reader access grant pf_district_sy 解放区
 refuse "permission denied" ctl_as pf_district_sy access grant pf_district_sy 解放区
@@ -86,6 +93,7 @@ matrix=(
 	"SELECT district_targets|SELECT count(*) FROM parking.district_targets|n y n n"
 	"SELECT district_grants|SELECT count(*) FROM parking.district_grants|n y n y"
 	"SELECT access_history|SELECT count(*) FROM parking.access_history|n y n n"
+	"SELECT lot_history|SELECT count(*) FROM parking.lot_history|n y n n"
 	"SELECT lot_availability (view)|SELECT count(*) FROM parking.lot_availability|n y y n"
 	"SELECT district_progress (view)|SELECT count(*) FROM parking.district_progress|n y y n"
 	"SELECT my_lot_availability|SELECT count(*) FROM parking.my_lot_availability|n y n y"
@@ -105,6 +113,8 @@ matrix=(
 	"DELETE stage_history|DELETE FROM parking.stage_history|n n n n"
 	"INSERT district_grants (self)|INSERT INTO parking.district_grants VALUES (current_user, '解放区', now(), 'me')|n n n n"
 	"DELETE access_history|DELETE FROM parking.access_history|n n n n"
+	"INSERT lot_history|INSERT INTO parking.lot_history (lot_id, field, actor) VALUES ('JZ-SY-001', 'name', 'x')|n n n n"
+	"DELETE lot_history|DELETE FROM parking.lot_history|n n n n"
 	"INSERT district_targets|INSERT INTO parking.district_targets VALUES (2023, '山阳区', 1)|n n n n"
 	"CREATE TABLE in parking|CREATE TABLE parking.x (i int)|n n n n"
 	"CREATE FUNCTION in parking|CREATE FUNCTION parking.f() RETURNS int LANGUAGE sql AS 'SELECT 1'|n n n n"
@@ -123,6 +133,8 @@ matrix=(
 	"SELECT ingest_limits|SELECT count(*) FROM parking.ingest_limits|n y n n"
 	"UPDATE ingest_limits (direct)|UPDATE parking.ingest_limits SET max_unregistered_lots = 0|n n n n"
 	"set_ingest_limits()|SELECT parking.set_ingest_limits(1, 1, 1, 'test')|n y n n"
+	"set_ingest_bounds()|SELECT parking.set_ingest_bounds(1, 1, 1, 'test')|n y n n"
+	"store_occupancy() (behind ingest_occupancy)|SELECT parking.store_occupancy(ARRAY['JZ-SY-001'], ARRAY[$t0 + 2]::bigint[], ARRAY[$t0]::bigint[], ARRAY[1], ARRAY[1], ARRAY[0], ARRAY[NULL]::text[], ARRAY[NULL]::bigint[], ARRAY['native'])|n n n n"
 	"refuse_unknown_lots()|SELECT parking.refuse_unknown_lots(ARRAY['X-9'], ARRAY[$t0]::bigint[])|n n n n"
 )
 

@@ -91,6 +91,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.postgres.reconnect_max, 30);
 	assert_int_equal(cfg.ingest.max_payload, 65536);
 	assert_int_equal(cfg.ingest.clock_skew, 300);
+	assert_int_equal(cfg.ingest.max_age, 0);
 	assert_string_equal(cfg.ingest.local_timezone, "Asia/Shanghai");
 	assert_int_equal(cfg.ingest.max_depth, 32);
 	assert_int_equal(cfg.ingest.max_topic_len, 256);
@@ -473,6 +474,7 @@ static const struct {
 	{"postgres", "reconnect_max", 1, 3600, offsetof(struct pf_config, postgres.reconnect_max)},
 	{"ingest", "max_payload", 64, 16777216, offsetof(struct pf_config, ingest.max_payload)},
 	{"ingest", "clock_skew", 0, 86400, offsetof(struct pf_config, ingest.clock_skew)},
+	{"ingest", "max_age", 0, 315360000, offsetof(struct pf_config, ingest.max_age)},
 	{"ingest", "max_depth", 2, 512, offsetof(struct pf_config, ingest.max_depth)},
 	{"ingest", "max_topic_len", 16, 512, offsetof(struct pf_config, ingest.max_topic_len)},
 	{"ingest", "batch_rows", 1, 50000, offsetof(struct pf_config, ingest.batch_rows)},
@@ -749,6 +751,13 @@ static void test_diff_nonreloadable(void **state)
 	assert_int_equal(pf_config_diff_nonreloadable(&a, &b, err, sizeof(err)), 1);
 	assert_string_equal(err,
 			    "[ingest] pipeline_depth changed (it takes a restart, not a reload)");
+	pf_config_free(&b);
+
+	/* an opt-in limit is switched on by a reload */
+	expect_ok(&b, "[ingest]\nmax_age = 3600\n");
+	assert_int_equal(pf_config_diff_nonreloadable(&a, &b, err, sizeof(err)), 0);
+	pf_config_apply_reloadable(&a, &b);
+	assert_int_equal(a.ingest.max_age, 3600);
 	pf_config_free(&b);
 	pf_config_free(&a);
 }

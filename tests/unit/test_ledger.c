@@ -372,6 +372,97 @@ static void test_csv(void **state)
 	pf_csv_free(&c);
 }
 
+/* What a controller or a CSV wrote is shown, never obeyed, in every human format. */
+static void test_human_escape(void **state)
+{
+	static const char hostile[] = "\x1b]0;PWNED\x07\x1b[2K\x1b[1Aok";
+	static const char *const hdr[] = {"lot", "system"};
+	static const enum pf_align al[] = {PF_ALIGN_LEFT, PF_ALIGN_LEFT};
+	const char *cells[] = {"JZ-1", hostile, "JZ-2",
+			       "停车\xc2\x9b"
+			       "2J\x7f|\xff"};
+	struct pf_table t = {.ncols = 2, .header = hdr, .align = al, .nrows = 2, .cells = cells};
+	struct pf_buf b;
+
+	pf_buf_init(&b);
+	pf_buf_human(&b, hostile);
+	assert_string_equal(b.p, "\\x1b]0;PWNED\\x07\\x1b[2K\\x1b[1Aok");
+	assert_int_equal(pf_human_width(hostile), strlen(b.p));
+	pf_buf_free(&b);
+	pf_buf_human(&b, "温县\n\t\xc2\x85\xc2\xa0ok");
+	assert_string_equal(b.p, "温县\\x0a\\x09\\u0085\xc2\xa0ok");
+	assert_int_equal(pf_human_width("温县\n"), 8);
+	pf_buf_free(&b);
+
+	pf_table_text(&b, &t);
+	assert_string_equal(b.p, "lot   system\n"
+				 "--------------------------------------\n"
+				 "JZ-1  \\x1b]0;PWNED\\x07\\x1b[2K\\x1b[1Aok\n"
+				 "JZ-2  停车\\u009b2J\\x7f|\\xff\n");
+	assert_null(memchr(b.p, 0x1b, b.len));
+	pf_buf_free(&b);
+	pf_table_md(&b, &t);
+	assert_string_equal(b.p, "| lot | system |\n| --- | --- |\n"
+				 "| JZ-1 | \\x1b]0;PWNED\\x07\\x1b[2K\\x1b[1Aok |\n"
+				 "| JZ-2 | 停车\\u009b2J\\x7f\\|\\xff |\n");
+	pf_buf_free(&b);
+}
+
+/* CSV and JSON keep the text, escaped as each format requires. */
+static void test_data_escape(void **state)
+{
+	struct pf_buf b;
+
+	pf_buf_init(&b);
+	pf_buf_csv_field(&b, "plain 温县");
+	pf_buf_puts(&b, ",");
+	pf_buf_csv_field(&b, "\x1b[2Jx");
+	pf_buf_puts(&b, ",");
+	pf_buf_csv_field(&b, "tab\there");
+	pf_buf_puts(&b, ",");
+	pf_buf_csv_field(&b, "c1\xc2\x9b");
+	pf_buf_puts(&b, ",");
+	pf_buf_csv_field(&b, "q\"\n");
+	assert_string_equal(b.p,
+			    "plain 温县,\"\x1b[2Jx\",\"tab\there\",\"c1\xc2\x9b\",\"q\"\"\n\"");
+	pf_buf_free(&b);
+
+	pf_buf_json_str(&b, "\x1b]0;x\x07 \x7f\xc2\x9b \xe2\x80\xa8 温\"\\\n\xff");
+	assert_string_equal(b.p,
+			    "\"\\u001b]0;x\\u0007 \\u007f\\u009b \\u2028 温\\\"\\\\\\n\\ufffd\"");
+	pf_buf_free(&b);
+}
+
+/* A NUL inside a field is an error naming its line, not a silently shortened field. */
+static void test_csv_nul(void **state)
+{
+	static const char data[] = "a,b\n"
+				   "1,fine\n"
+				   "2,cut\0here\n"
+				   "3,\"quoted\n\0\"\n"
+				   "4,after\n";
+	struct pf_csv c;
+	const char *const *f;
+	size_t nf, line;
+	char err[160];
+
+	pf_csv_init(&c, data, sizeof(data) - 1);
+	assert_int_equal(pf_csv_next(&c, &f, &nf, &line, err, sizeof(err)), 1);
+	assert_int_equal(pf_csv_next(&c, &f, &nf, &line, err, sizeof(err)), 1);
+	assert_int_equal(pf_csv_next(&c, &f, &nf, &line, err, sizeof(err)), -EINVAL);
+	assert_int_equal(line, 3);
+	assert_string_equal(err, "field 2 holds a NUL byte (on line 3): the file is not UTF-8 "
+				 "text; save it as CSV UTF-8");
+	assert_int_equal(pf_csv_next(&c, &f, &nf, &line, err, sizeof(err)), -EINVAL);
+	assert_int_equal(line, 4);
+	assert_non_null(strstr(err, "field 2 holds a NUL byte (on line 5)"));
+	assert_int_equal(pf_csv_next(&c, &f, &nf, &line, err, sizeof(err)), 1);
+	assert_int_equal(line, 6);
+	assert_string_equal(f[1], "after");
+	assert_int_equal(pf_csv_next(&c, &f, &nf, &line, err, sizeof(err)), 0);
+	pf_csv_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +479,9 @@ int main(void)
 		cmocka_unit_test(test_table_alignment),
 		cmocka_unit_test(test_render_table_zh),
 		cmocka_unit_test(test_csv),
+		cmocka_unit_test(test_human_escape),
+		cmocka_unit_test(test_data_escape),
+		cmocka_unit_test(test_csv_nul),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -883,6 +883,75 @@ static void test_status(void **state)
 	assert_false(r.u.status.compliant);
 }
 
+/* [ingest] max_age, opt-in: older observations are too_old; 0 takes any past. */
+static void test_max_age(void **state)
+{
+	struct pf_norm_config c = cfg;
+	struct pf_record r;
+	char p[160];
+	int n;
+
+	c.max_age_us = 3600 * SEC;
+	/* receive time 00:10:00Z: 2023-06-18T23:10:00Z is the oldest instant accepted */
+	n = snprintf(p, sizeof(p), "{\"ts\":\"2023-06-18T23:10:00Z\",\"total\":9,\"free\":1}");
+	run_n(&c, TOPIC, p, (size_t)n, NOW, &r);
+	assert_int_equal(r.kind, PF_REC_OCCUPANCY);
+	n = snprintf(p, sizeof(p), "{\"ts\":\"2023-06-18T23:09:59Z\",\"total\":9,\"free\":1}");
+	run_n(&c, TOPIC, p, (size_t)n, NOW, &r);
+	check_reject(&r, "1 s too old", PF_REJ_TOO_OLD,
+		     "\"ts\" 2023-06-18T23:09:59Z is 3601 s older than the receive time; at most "
+		     "3600 s (max_age) is allowed");
+	assert_string_equal(pf_reject_reason_name(r.u.reject.reason), "too_old");
+	/* epoch milliseconds and FIWARE times alike */
+	n = snprintf(p, sizeof(p), "{\"ts\":0,\"total\":9,\"free\":1}");
+	run_n(&c, TOPIC, p, (size_t)n, NOW, &r);
+	check_reject(&r, "epoch 0", PF_REJ_TOO_OLD, "1970-01-01T00:00:00Z");
+	n = snprintf(p, sizeof(p),
+		     "{\"type\":\"OffStreetParking\",\"totalSpotNumber\":9,"
+		     "\"availableSpotNumber\":1,\"observationDateTime\":\"2020-01-01T00:00:00Z\"}");
+	run_n(&c, TOPIC, p, (size_t)n, NOW, &r);
+	check_reject(&r, "FIWARE", PF_REJ_TOO_OLD, "\"observationDateTime\"");
+	/* the future is still clock_skew's */
+	n = snprintf(p, sizeof(p), "{\"ts\":\"2023-06-19T01:00:00Z\",\"total\":9,\"free\":1}");
+	run_n(&c, TOPIC, p, (size_t)n, NOW, &r);
+	check_reject(&r, "future", PF_REJ_FUTURE_TS, NULL);
+	/* off: a replay of a year-old buffer is taken */
+	c.max_age_us = 0;
+	n = snprintf(p, sizeof(p), "{\"ts\":\"2022-06-19T00:00:00Z\",\"total\":9,\"free\":1}");
+	run_n(&c, TOPIC, p, (size_t)n, NOW, &r);
+	assert_int_equal(r.kind, PF_REC_OCCUPANCY);
+}
+
+/*
+ * A controller's text reaches operators' terminals: terminal escapes (C0, DEL, C1) in status
+ * strings are replaced like those in reject details (jansson itself refuses \u0000).
+ */
+static void test_hostile_text(void **state)
+{
+	struct pf_record r;
+
+	run(STATUS,
+	    "{'online': true, 'system': '\\u001b]0;PWNED\\u0007\\u001b[2K\\u001b[1Aok', "
+	    "'version': '1.0\\u009b31m\\u007f', 'protocol': 'parkfeed/1\\u0085x'}",
+	    &r);
+	if (r.kind != PF_REC_STATUS)
+		fail_msg("hostile status: %s", describe_record(&r));
+	assert_string_equal(r.u.status.system, "?]0;PWNED??[2K?[1Aok");
+	assert_string_equal(r.u.status.version, "1.0?31m?");
+	assert_string_equal(r.u.status.protocol, "parkfeed/1?x");
+	assert_false(r.u.status.compliant);
+
+	/* CJK and other printable text is kept as it is */
+	run(STATUS, "{'system': '停车场管理系统 V2', 'version': '2.0\\u00a0β'}", &r);
+	assert_int_equal(r.kind, PF_REC_STATUS);
+	assert_string_equal(r.u.status.system, "停车场管理系统 V2");
+	assert_string_equal(r.u.status.version, "2.0\xc2\xa0β");
+
+	/* a quoted payload string in a detail: C1 masked too */
+	run(TOPIC, "{'ts': '\\u009b2J\\u001b[31m', 'total': 1, 'free': 1}", &r);
+	check_reject(&r, "C1 in a quoted value", PF_REJ_BAD_TYPE, "\"?2J?[31m\"");
+}
+
 /* ---- what a reject carries ---- */
 
 static void test_reject_record(void **state)
@@ -984,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_payload_limit),	cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_clock_skew),	cmocka_unit_test(test_status),
 		cmocka_unit_test(test_reject_record),	cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_hostile_text),	cmocka_unit_test(test_max_age),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

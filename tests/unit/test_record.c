@@ -1,4 +1,5 @@
 /* Unit tests for daemon/record.c: enum names and the spool encoding of records. */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@ static void test_names(void **state)
 		[PF_REJ_ID_MISMATCH] = "id_mismatch",
 		[PF_REJ_TOO_DEEP] = "too_deep",
 		[PF_REJ_DB_REFUSED] = "db_refused",
+		[PF_REJ_TOO_OLD] = "too_old",
 	};
 
 	for (int r = PF_REJ_NONE + 1; r < PF_REJ__COUNT; r++)
@@ -224,7 +226,45 @@ static void test_encode_invalid(void **state)
 	REFUSED((r = reject(PF_REJ_BAD_UTF8, "", "x", "t", 10, 9)));
 	REFUSED((r = reject(PF_REJ_BAD_UTF8, "", "x", "t", PF_REJECT_PAYLOAD_MAX + 1, UINT32_MAX)));
 	REFUSED((r = reject(PF_REJ_BAD_TOPIC, "", "x", "t", 0, 0), r.topic_len = PF_TOPIC_MAX + 1));
+	/* control characters never reach the spool: the normalizer replaced them */
+	REFUSED((r = status_report(1, "\x1b]0;PWNED\x07", "")));
+	REFUSED((r = status_report(1, "", "parkfeed/1\n")));
+	REFUSED((r = status_report(1, "\x7f", "")));
+	REFUSED((r = status_report(1,
+				   "\xc2\x9b"
+				   "31m",
+				   "")));
+	REFUSED((r = reject(PF_REJ_BAD_TYPE, "",
+			    "\"ts\" is \"\xc2\x9d"
+			    "0;x\"",
+			    "t", 0, 0)));
+	REFUSED((r = reject(PF_REJ_BAD_TYPE, "", "tab\there", "t", 0, 0)));
 #undef REFUSED
+}
+
+/* Bytes on disk that spell a control character in a text field are not a record. */
+static void test_control_text(void **state)
+{
+	struct pf_record r = status_report(1, "sys", ""), back;
+	uint8_t buf[PF_RECORD_MAX], bad[PF_RECORD_MAX];
+	int len = pf_record_encode(&r, buf, sizeof(buf));
+	uint8_t *sys;
+
+	assert_true(len > 0);
+	assert_int_equal(pf_record_decode(&back, buf, (size_t)len), 0);
+	sys = memmem(buf, (size_t)len, "sys", 3);
+	assert_non_null(sys);
+	memcpy(bad, buf, (size_t)len);
+	bad[sys - buf + 1] = 0x1b; /* ESC */
+	assert_int_equal(pf_record_decode(&back, bad, (size_t)len), -EBADMSG);
+	memcpy(bad, buf, (size_t)len);
+	bad[sys - buf + 1] = 0xc2; /* U+009B, the one-byte CSI of C1 */
+	bad[sys - buf + 2] = 0x9b;
+	assert_int_equal(pf_record_decode(&back, bad, (size_t)len), -EBADMSG);
+	memcpy(bad, buf, (size_t)len);
+	bad[sys - buf + 1] = 0xc2; /* U+00A0, a printable neighbour: taken */
+	bad[sys - buf + 2] = 0xa0;
+	assert_int_equal(pf_record_decode(&back, bad, (size_t)len), 0);
 }
 
 /* Every strict prefix and every extension of a valid encoding is refused. */
@@ -359,7 +399,7 @@ int main(void)
 		cmocka_unit_test(test_names),	      cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_encode_nobufs), cmocka_unit_test(test_encode_invalid),
 		cmocka_unit_test(test_truncated),     cmocka_unit_test(test_bad_fields),
-		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_mutations),     cmocka_unit_test(test_control_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

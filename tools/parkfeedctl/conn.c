@@ -15,6 +15,7 @@
 void ctl__err(const char *fmt, ...)
 {
 	char msg[2048];
+	struct pf_buf b;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -26,7 +27,11 @@ void ctl__err(const char *fmt, ...)
 			*p = ' ';
 	for (size_t n = strlen(msg); n > 0 && msg[n - 1] == ' '; n--)
 		msg[n - 1] = '\0';
-	fprintf(stderr, "parkfeedctl: %s\n", msg);
+	/* messages quote arguments, file contents and stored text: shown, never obeyed */
+	pf_buf_init(&b);
+	pf_buf_human(&b, msg);
+	fprintf(stderr, "parkfeedctl: %s\n", b.oom ? "out of memory" : b.p ? b.p : "");
+	pf_buf_free(&b);
 }
 
 void ctl__err_result(const char *what, const PGresult *res)
@@ -70,6 +75,23 @@ int ctl__cmd(PGconn *conn, const char *what, const char *sql)
 
 	if (!res)
 		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int ctl__begin_audited(PGconn *conn, const char *what)
+{
+	const char *p[1] = {ctl__actor()};
+	PGresult *res;
+
+	if (ctl__cmd(conn, what, "BEGIN") < 0)
+		return -1;
+	res = ctl__exec(conn, what, "SELECT pg_catalog.set_config('parkfeed.actor', $1, true)", 1,
+			p);
+	if (!res) {
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return -1;
+	}
 	PQclear(res);
 	return 0;
 }

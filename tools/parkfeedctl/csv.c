@@ -35,6 +35,20 @@ static void skip_line(struct pf_csv *c)
 	}
 }
 
+/*
+ * A NUL byte cannot be part of a C string field: taken as it is, it would cut the field short
+ * without a word. A file holding one is not CSV text (UTF-16, a spreadsheet's binary format).
+ */
+static int nul_byte(struct pf_csv *c, size_t nf, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "field %zu holds a NUL byte (on line %zu): the file is not UTF-8 text; save it as "
+		 "CSV UTF-8",
+		 nf + 1, c->line);
+	skip_line(c);
+	return -EINVAL;
+}
+
 int pf_csv_next(struct pf_csv *c, const char *const **fields, size_t *nfields, size_t *line,
 		char *err, size_t errlen)
 {
@@ -88,6 +102,10 @@ int pf_csv_next(struct pf_csv *c, const char *const **fields, size_t *nfields, s
 				}
 				if (*c->p == '\n')
 					c->line++;
+				if (*c->p == '\0') {
+					free(starts);
+					return nul_byte(c, nf, err, errlen);
+				}
 				c->field_buf[used++] = *c->p++;
 			}
 			if (c->p < c->end && *c->p != ',' && *c->p != '\n' &&
@@ -112,6 +130,10 @@ int pf_csv_next(struct pf_csv *c, const char *const **fields, size_t *nfields, s
 					free(starts);
 					skip_line(c);
 					return -EINVAL;
+				}
+				if (*c->p == '\0') {
+					free(starts);
+					return nul_byte(c, nf, err, errlen);
 				}
 				c->field_buf[used++] = *c->p++;
 			}

@@ -42,6 +42,11 @@ PGresult *ctl__exec(PGconn *conn, const char *what, const char *sql, int n,
 		    const char *const *params);
 /* Run a command expecting no rows; 0 or -1 (reported). */
 int ctl__cmd(PGconn *conn, const char *what, const char *sql);
+/*
+ * BEGIN a transaction whose registry changes parking.lot_history attributes to ctl__actor()
+ * (the transaction-local setting parkfeed.actor); 0 or -1 (reported, nothing left open).
+ */
+int ctl__begin_audited(PGconn *conn, const char *what);
 /* The OS user running us (SUDO_USER when under sudo): the actor of audited changes. */
 const char *ctl__actor(void);
 /* Value of a cell, NULL when SQL NULL. */
@@ -79,6 +84,10 @@ enum ctl_format { CTL_FMT_TABLE = 0, CTL_FMT_CSV, CTL_FMT_JSON, CTL_FMT_MD };
 int ctl__parse_format(const char *s, bool md_ok, enum ctl_format *out);
 /* Print a result set as table (CJK aligned), csv or json (array of objects, all text). */
 int ctl__print_result(const PGresult *res, enum ctl_format fmt, const bool *right_align);
+
+/* import_preview.c: after import_lots in the open transaction, print what it changed and
+ * the import's counts (its result) as a dry run; 0 or -1 (reported). */
+int ctl__import_preview(PGconn *conn, const char *file, size_t nrows, const PGresult *counts);
 
 /* Commands: argc/argv start at the command word; return the exit status. */
 int ctl_migrate(const struct ctl_opts *o, int argc, char **argv);

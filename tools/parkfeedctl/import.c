@@ -12,7 +12,7 @@
 #define MAX_FILE (256u << 20)
 
 static const char import_usage[] =
-	"usage: parkfeedctl lots import FILE.csv\n"
+	"usage: parkfeedctl lots import [--dry-run] FILE.csv\n"
 	"\n"
 	"Register or update lots from a CSV file (RFC 4180, UTF-8) whose header names the\n"
 	"columns lot_id,name,district,spaces,deadline and optionally stage,stage_at and\n"
@@ -31,7 +31,11 @@ static const char import_usage[] =
 	"then the whole file is applied in one transaction, or nothing is. Importing again\n"
 	"updates the lots (with lon,lat or address columns, an empty value clears them; without\n"
 	"them, positions and addresses stay as they are). A stage brings over the old ledger's history (recorded with actor\n"
-	"import) but never moves a lot backwards; use lots set-stage --force for that.\n";
+	"import) but never moves a lot backwards; use lots set-stage --force for that.\n"
+	"Every change of a lot's district, name, spaces, deadline, position or address is\n"
+	"recorded in parking.lot_history with you as the actor.\n"
+	"--dry-run  show what the import would change (district changes first, then other\n"
+	"           fields, new lots, stage changes) and change nothing.\n";
 
 enum col {
 	C_LOT_ID,
@@ -70,15 +74,22 @@ struct import {
 static void bad(struct import *im, size_t line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* FILE:LINE: what is wrong. Quoted CSV content is shown, never obeyed by the terminal. */
 static void bad(struct import *im, size_t line, const char *fmt, ...)
 {
+	char msg[1024];
+	struct pf_buf b;
 	va_list ap;
 
-	fprintf(stderr, "%s:%zu: ", im->file, line);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	pf_buf_init(&b);
+	pf_buf_human(&b, im->file);
+	pf_buf_printf(&b, ":%zu: ", line);
+	pf_buf_human(&b, msg);
+	fprintf(stderr, "%s\n", b.oom ? "out of memory" : b.p);
+	pf_buf_free(&b);
 	im->nerrors++;
 }
 
@@ -474,7 +485,8 @@ static int apply_extras(PGconn *conn, const struct import *im, const char *const
 	return 0;
 }
 
-static int apply(const struct ctl_opts *o, struct import *im)
+/* In one transaction whose audit rows name the actor; a dry run rolls it back. */
+static int apply(const struct ctl_opts *o, struct import *im, bool dry_run)
 {
 	struct pf_buf arr[C__N];
 	const char *p[C__N], *ip[C__IMPORT_LOTS + 1];
@@ -494,7 +506,7 @@ static int apply(const struct ctl_opts *o, struct import *im)
 	memcpy(ip, p, C__IMPORT_LOTS * sizeof(*ip));
 	ip[C__IMPORT_LOTS] = ctl__actor();
 	conn = ctl__connect(o);
-	if (!conn || ctl__cmd(conn, "lots import", "BEGIN") < 0)
+	if (!conn || ctl__begin_audited(conn, "lots import") < 0)
 		goto out;
 	res = ctl__exec(conn, "lots import",
 			"SELECT * FROM parking.import_lots($1::text[], $2::text[], $3::text[], "
@@ -502,8 +514,13 @@ static int apply(const struct ctl_opts *o, struct import *im)
 			C__IMPORT_LOTS + 1, ip);
 	if (!res)
 		goto out;
-	if (apply_extras(conn, im, p, &positions, &addresses) < 0 ||
-	    ctl__cmd(conn, "lots import", "COMMIT") < 0)
+	if (apply_extras(conn, im, p, &positions, &addresses) < 0)
+		goto out;
+	if (dry_run) {
+		rc = ctl__import_preview(conn, im->file, im->nrows, res) < 0 ? 1 : 0;
+		goto out; /* PQfinish rolls the transaction back */
+	}
+	if (ctl__cmd(conn, "lots import", "COMMIT") < 0)
 		goto out;
 	printf("%s: %zu lots (%s new, %s updated), %s stage changes recorded", im->file, im->nrows,
 	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
@@ -528,6 +545,7 @@ out:
 int ctl_lots_import(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct import im = {0};
+	bool dry_run = false;
 	char *data;
 	size_t len = 0;
 	int rc = 1;
@@ -536,8 +554,17 @@ int ctl_lots_import(const struct ctl_opts *o, int argc, char **argv)
 		fputs(import_usage, stdout);
 		return 0;
 	}
-	if (argc != 2) {
-		ctl__err("lots import takes one FILE.csv; see parkfeedctl lots import --help");
+	if (argc == 3 && strcmp(argv[1], "--dry-run") == 0) {
+		dry_run = true;
+		argv++;
+		argc--;
+	} else if (argc == 3 && strcmp(argv[2], "--dry-run") == 0) {
+		dry_run = true;
+		argc--;
+	}
+	if (argc != 2 || strncmp(argv[1], "--", 2) == 0) {
+		ctl__err("lots import takes one FILE.csv and optionally --dry-run; see parkfeedctl "
+			 "lots import --help");
 		return 2;
 	}
 	im.file = argv[1];
@@ -554,7 +581,7 @@ int ctl_lots_import(const struct ctl_opts *o, int argc, char **argv)
 			 im.file, im.nerrors);
 		goto out;
 	}
-	rc = apply(o, &im);
+	rc = apply(o, &im, dry_run);
 out:
 	for (size_t i = 0; i < im.nrows; i++)
 		for (int c = 0; c < C__N; c++)

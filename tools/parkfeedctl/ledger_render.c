@@ -96,13 +96,16 @@ static void render_overdue(struct pf_buf *out, const struct pf_ledger *l, enum p
 					break;
 				n++;
 			}
-			pf_buf_printf(out, md ? "- %s (%zu)\n" : "  %s (%zu)\n", d, n);
+			pf_buf_puts(out, md ? "- " : "  ");
+			pf_buf_human(out, d);
+			pf_buf_printf(out, " (%zu)\n", n);
 			prev = d;
 			first = false;
 		}
-		pf_buf_printf(out, md ? "  - %s %s (%s %s, %s)\n" : "    %s  %s  (%s %s, %s)\n",
-			      o->lot_id, o->name ? o->name : "", zh ? "期限" : "deadline",
-			      o->deadline, o->stage);
+		pf_buf_printf(out, md ? "  - %s " : "    %s  ", o->lot_id);
+		pf_buf_human(out, o->name ? o->name : "");
+		pf_buf_printf(out, md ? " (%s %s, %s)\n" : "  (%s %s, %s)\n",
+			      zh ? "期限" : "deadline", o->deadline, o->stage);
 	}
 }
 

@@ -8,7 +8,7 @@
 #include "ctl.h"
 
 static const char lots_usage[] =
-	"usage: parkfeedctl lots import FILE.csv\n"
+	"usage: parkfeedctl lots import [--dry-run] FILE.csv\n"
 	"       parkfeedctl lots list [--district D] [--stage S] [--format table|csv|json]\n"
 	"       parkfeedctl lots show LOT\n"
 	"       parkfeedctl lots set-stage LOT STAGE [--at TS] [--note TEXT] [--force]\n"
@@ -44,7 +44,8 @@ static const char set_usage[] =
 	"Change registry fields of LOT. Keys: name, district, address, spaces, lon, lat\n"
 	"(WGS-84 decimal degrees; set both or clear both), deadline (YYYY-MM-DD),\n"
 	"expected_interval_s. An empty value clears the field (district '' = unknown).\n"
-	"A position outside Jiaozuo is stored with a warning.\n";
+	"A position outside Jiaozuo is stored with a warning. Each change is recorded in\n"
+	"parking.lot_history with you as the actor.\n";
 
 static const char *const stages[] = {"planned",	  "upgrading", "upgraded",
 				     "connected", "accepted",  NULL};
@@ -139,6 +140,7 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 {
 	PGconn *conn;
 	PGresult *res = NULL, *hist = NULL;
+	struct pf_buf out = {0};
 	int rc = 1;
 
 	if (ctl__wants_help(argc, argv)) {
@@ -181,11 +183,17 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 		ctl__err("no lot '%s' in the registry; see parkfeedctl lots list", argv[1]);
 		goto out;
 	}
+	pf_buf_init(&out);
 	for (int c = 0; c < PQnfields(res); c++) {
 		const char *v = ctl__val(res, 0, c);
 
-		printf("%-20s %s\n", PQfname(res, c), v ? v : "");
+		/* a controller wrote system, version and protocol: show them, never obey them */
+		pf_buf_printf(&out, "%-20s ", PQfname(res, c));
+		pf_buf_human(&out, v ? v : "");
+		pf_buf_puts(&out, "\n");
 	}
+	if (ctl__emit(&out) < 0)
+		goto out;
 	hist = ctl__exec(conn, "lots show",
 			 "SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS') AS at, "
 			 "       coalesce(from_stage::text, '') AS from_stage, stage, actor, "
@@ -197,6 +205,7 @@ static int lots_show(const struct ctl_opts *o, int argc, char **argv)
 	printf("\nstage history:\n");
 	rc = ctl__print_result(hist, CTL_FMT_TABLE, NULL) == 0 ? 0 : 1;
 out:
+	pf_buf_free(&out);
 	PQclear(res);
 	PQclear(hist);
 	PQfinish(conn);
@@ -375,16 +384,20 @@ static int lots_set(const struct ctl_opts *o, int argc, char **argv)
 	conn = ctl__connect(o);
 	if (!conn)
 		goto out;
+	if (ctl__begin_audited(conn, "lots set") < 0) {
+		PQfinish(conn);
+		goto out;
+	}
 	res = ctl__exec(conn, "lots set", sql.p, n, vals);
 	if (res && strcmp(PQcmdTuples(res), "0") == 0)
 		ctl__err("no lot '%s' in the registry; import it first (parkfeedctl lots import)",
 			 argv[1]);
-	else if (res) {
+	else if (res && ctl__cmd(conn, "lots set", "COMMIT") == 0) {
 		warn_outside_city(res);
 		rc = 0;
 	}
 	PQclear(res);
-	PQfinish(conn);
+	PQfinish(conn); /* without COMMIT: rolled back */
 out:
 	pf_buf_free(&sql);
 	return rc;

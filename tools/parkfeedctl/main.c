@@ -23,7 +23,7 @@ static const char usage[] =
 	"  retention [show] [--format table|csv|json]\n"
 	"                                    how long raw occupancy and rejects are kept\n"
 	"  retention set [--raw-months N|forever] [--rejected-days N|forever]\n"
-	"  lots import FILE.csv              register or update lots from a CSV ledger\n"
+	"  lots import [--dry-run] FILE.csv  register or update lots from a CSV ledger\n"
 	"  lots list [--district D] [--stage S] [--format table|csv|json]\n"
 	"  lots show LOT\n"
 	"  lots set-stage LOT STAGE [--at TS] [--note TEXT] [--force]\n"

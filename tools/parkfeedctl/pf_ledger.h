@@ -11,6 +11,17 @@
 
 /* ---- display width (width.c; UTF-8 itself is pf_utf8.h's) ----------------------------- */
 
+/*
+ * Text for a terminal: each control character as a visible escape, \xHH for C0 and DEL
+ * (\x1b for ESC, \x0a for a line feed) and \u0080..\u009f for C1, and each byte that is not
+ * UTF-8 as \xHH; everything else as it is. What a controller or a CSV wrote cannot move the
+ * cursor, retitle the window or write the clipboard of the operator reading it.
+ */
+void pf_buf_human(struct pf_buf *b, const char *s);
+/* The same for the n bytes at s. */
+void pf_buf_human_n(struct pf_buf *b, const char *s, size_t n);
+/* Terminal columns of s as pf_buf_human writes it. */
+size_t pf_human_width(const char *s);
 /* Terminal columns of one code point: 0 (combining, zero-width), 1, or 2 (East Asian wide). */
 int pf_wcwidth(uint32_t cp);
 /* Columns of a UTF-8 string; an invalid byte counts as one column. */
@@ -104,7 +115,8 @@ void pf_csv_free(struct pf_csv *c);
 /*
  * Next record: 1 with *fields and *nfields (valid until the next call) and *line (where the record
  * starts), 0 at the end, or -EINVAL with what is wrong in err (the parse resumes on the next
- * line). Empty lines are skipped. Fields are not checked for UTF-8 here.
+ * line). Empty lines are skipped. A NUL byte in a field is an error (a C string would end
+ * there). Fields are not checked for UTF-8 here.
  */
 int pf_csv_next(struct pf_csv *c, const char *const **fields, size_t *nfields, size_t *line,
 		char *err, size_t errlen);

@@ -1,4 +1,5 @@
-/* Tables as aligned text (by display width, so CJK lines up), GitHub Markdown or CSV. */
+/* Tables as aligned text (by display width, so CJK lines up), GitHub Markdown or CSV. Text and
+ * Markdown are read in terminals: cells go through pf_buf_human. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,12 +15,12 @@ static const char *cell(const struct pf_table *t, size_t r, size_t c)
 static void put_padded(struct pf_buf *out, const char *s, size_t width, enum pf_align align,
 		       bool last)
 {
-	size_t w = pf_display_width(s);
+	size_t w = pf_human_width(s);
 	size_t pad = width > w ? width - w : 0;
 
 	if (align == PF_ALIGN_RIGHT)
 		pf_buf_pad(out, ' ', pad);
-	pf_buf_puts(out, s);
+	pf_buf_human(out, s);
 	if (align == PF_ALIGN_LEFT && !last)
 		pf_buf_pad(out, ' ', pad);
 }
@@ -34,9 +35,9 @@ void pf_table_text(struct pf_buf *out, const struct pf_table *t)
 		return;
 	}
 	for (size_t c = 0; c < t->ncols; c++) {
-		width[c] = pf_display_width(t->header[c]);
+		width[c] = pf_human_width(t->header[c]);
 		for (size_t r = 0; r < t->nrows; r++) {
-			size_t w = pf_display_width(cell(t, r, c));
+			size_t w = pf_human_width(cell(t, r, c));
 
 			if (w > width[c])
 				width[c] = w;
@@ -64,16 +65,18 @@ void pf_table_text(struct pf_buf *out, const struct pf_table *t)
 	free(width);
 }
 
+/* | is escaped and a line break is a space, as a table row is one line; the rest as text. */
 static void md_cell(struct pf_buf *out, const char *s)
 {
 	pf_buf_puts(out, " ");
-	for (; *s; s++) {
-		if (*s == '|')
-			pf_buf_puts(out, "\\|");
-		else if (*s == '\n' || *s == '\r')
-			pf_buf_puts(out, " ");
-		else
-			pf_buf_add(out, s, 1);
+	for (;;) {
+		size_t n = strcspn(s, "|\n\r");
+
+		pf_buf_human_n(out, s, n);
+		if (!s[n])
+			break;
+		pf_buf_puts(out, s[n] == '|' ? "\\|" : " ");
+		s += n + 1;
 	}
 	pf_buf_puts(out, " |");
 }

@@ -1,4 +1,5 @@
-/* Terminal display width (a wcwidth for the ranges ledgers contain). */
+/* Terminal display width (a wcwidth for the ranges ledgers contain), and text shown escaped. */
+#include <stdio.h>
 #include <string.h>
 
 #include "pf_ledger.h"
@@ -84,6 +85,70 @@ size_t pf_display_width(const char *s)
 		}
 		s += n;
 		len -= (size_t)n;
+	}
+	return w;
+}
+
+/* The visible form of one escaped character, or NULL for one shown as it is. */
+static const char *human_escape(const char *s, size_t n, int *used, char esc[8])
+{
+	uint32_t cp;
+
+	*used = pf_utf8_decode(s, n, &cp);
+	if (*used < 0) {
+		*used = 1;
+		snprintf(esc, 8, "\\x%02x", (unsigned char)*s);
+	} else if (cp < 0x20 || cp == 0x7f) {
+		snprintf(esc, 8, "\\x%02x", (unsigned)cp);
+	} else if (cp >= 0x80 && cp < 0xa0) {
+		snprintf(esc, 8, "\\u%04x", (unsigned)cp);
+	} else {
+		return NULL;
+	}
+	return esc;
+}
+
+void pf_buf_human(struct pf_buf *b, const char *s)
+{
+	pf_buf_human_n(b, s, strlen(s));
+}
+
+void pf_buf_human_n(struct pf_buf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+	char esc[8];
+	int k;
+
+	while (run < n) {
+		const char *e = human_escape(s + run, n - run, &k, esc);
+
+		if (!e) {
+			run += (size_t)k;
+			continue;
+		}
+		pf_buf_add(b, s, run);
+		pf_buf_puts(b, e);
+		s += run + (size_t)k;
+		n -= run + (size_t)k;
+		run = 0;
+	}
+	pf_buf_add(b, s, run);
+}
+
+size_t pf_human_width(const char *s)
+{
+	size_t n = strlen(s), w = 0;
+	uint32_t cp;
+	char esc[8];
+	int k;
+
+	for (; n > 0; s += k, n -= (size_t)k) {
+		const char *e = human_escape(s, n, &k, esc);
+
+		if (e)
+			w += strlen(e);
+		else if (pf_utf8_decode(s, n, &cp) > 0)
+			w += (size_t)pf_wcwidth(cp);
 	}
 	return w;
 }
