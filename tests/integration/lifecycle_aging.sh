@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A database aged through 15 months of data (generated, not waited for): month by month the
 # lots report through the daemon's ingest function, with late rows (a spool backlog of three
-# months back), early rows (five months ahead, beyond every partition) and late rows for a
-# month already dropped; maintain runs as of the end of each month (as the schema owner,
+# months back), early rows (five months ahead of the month being aged, beyond every partition;
+# the ingest functions refuse those ahead of the real clock) and late rows for a month already
+# dropped; maintain runs as of the end of each month (as the schema owner,
 # --as-of), and finally as parkfeed-maintain.service runs it, now, with its own login and its
 # password from a credential file. After each run: the default partition is empty, no raw row
 # is older than the retention, the rollups equal the raw aggregates taken before any drop.
@@ -20,11 +21,20 @@ pf_lc_feed_setup
 pf_assert_eq "$(pf_psql "SELECT policy_set, raw_months, rejected_days FROM parking.retention")" \
 	"t|13|31" "a fresh database gets the default policy"
 
-# 12 lots in 4 districts; JZ-MC-003 falls silent in month 7.
+mapfile -t M < <(pf_psql "SELECT to_char(g, 'YYYY-MM-DD') FROM generate_series(
+	date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') - interval '15 months',
+	date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai'), interval '1 month') AS g")
+(( ${#M[@]} == 16 )) || pf_fail "expected 16 month starts, got ${#M[@]}"
+
+# 12 lots in 4 districts, connected since the first month as the bureau's ledger says (the
+# ingest functions date a connection no earlier than the lot's registration, which is now);
+# JZ-MC-003 falls silent in month 7.
 {
-	echo "lot_id,name,district,spaces,deadline"
+	echo "lot_id,name,district,spaces,deadline,stage,stage_at"
 	for d in SY:山阳区 JF:解放区 MC:马村区 QY:沁阳市; do
-		for i in 1 2 3; do echo "JZ-${d%%:*}-00$i,lot $i,${d#*:},300,2030-12-31"; done
+		for i in 1 2 3; do
+			echo "JZ-${d%%:*}-00$i,lot $i,${d#*:},300,2030-12-31,connected,${M[0]} 00:00:00+08"
+		done
 	done
 } >lots.csv
 "$PF_CTL" -d "$PF_OPERATOR_CONNINFO" lots import lots.csv >/dev/null || pf_fail "lots import"
@@ -52,10 +62,6 @@ cat >etc/parkfeed.conf <<-EOF
 EOF
 chmod 0644 etc/parkfeed.conf
 
-mapfile -t M < <(pf_psql "SELECT to_char(g, 'YYYY-MM-DD') FROM generate_series(
-	date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') - interval '15 months',
-	date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai'), interval '1 month') AS g")
-(( ${#M[@]} == 16 )) || pf_fail "expected 16 month starts, got ${#M[@]}"
 now_local=$(pf_psql "SELECT to_char(now() - interval '1 minute', 'YYYY-MM-DD HH24:MI:SSOF')")
 start_day=${M[0]}
 peak_raw=0

@@ -197,7 +197,8 @@ hold_close
 # The same session (same writer) stores a first row of an hour and commits, then stores a
 # second row of that hour and stays open: its marker existed already, so only the claim's
 # lock makes maintain see that second row.
-hour=$(pf_psql "SELECT date_trunc('hour', now()) + interval '3 hours'")
+# (an hour before the data fed above: the ingest functions refuse observations ahead of the clock)
+hour=$(pf_psql "SELECT date_trunc('hour', now() - interval '3 days')")
 us() { pf_psql "SELECT (extract(epoch FROM timestamptz '$hour' + interval '$1') * 1000000)::bigint"; }
 ingest_sql() {
 	echo "SELECT parking.ingest_occupancy(ARRAY['JZ-JF-001'], ARRAY[$1]::bigint[], ARRAY[$1]::bigint[],
@@ -226,7 +227,7 @@ psql -XAtq -v ON_ERROR_STOP=1 -d "$PF_DAEMON_CONNINFO" <writer.in >writer.out 2>
 writer=$!
 pf_track_pid "$writer"
 exec 8>writer.in
-hour=$(pf_psql "SELECT date_trunc('hour', now()) + interval '5 hours'")
+hour=$(pf_psql "SELECT date_trunc('hour', now() - interval '3 days') - interval '2 hours'")
 marked="SELECT count(*) FROM parking.rollup_pending WHERE lot_id = 'JZ-JF-001' AND hour = '$hour'"
 printf '%s;\n' "$(ingest_sql "$(us '1 minute')" 30)" >&8
 pf_wait_sql "$marked" 1 30 "the writer's first marker"
