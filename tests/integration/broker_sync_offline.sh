@@ -116,6 +116,9 @@ before=$(dynsec_sum)
 if offline >running.out 2>running.err; then pf_fail "offline sync ran under a running broker"; fi
 grep -q "mosquitto (pid $PF_MQTT_PID) has loaded $PF_DYNSEC_FILE: stop it first" running.err ||
 	pf_fail "running broker: $(cat running.err)"
+ln -s "$PF_DYNSEC_FILE" link.json
+if ctl broker sync --offline link.json >/dev/null 2>link.err; then pf_fail "offline sync through a symlink ran under a running broker"; fi
+grep -q "mosquitto (pid $PF_MQTT_PID) has loaded $PF_DYNSEC_FILE" link.err || pf_fail "symlink: $(cat link.err)"
 offline --dry-run >/dev/null 2>dry2.err || { cat dry2.err >&2; pf_fail "dry run beside a running broker"; }
 pf_assert_eq "$(dynsec_sum)" "$before" "the file after the refused run"
 
@@ -188,4 +191,24 @@ ctl broker passwd "$(lot 1)" --offline "$PF_DYNSEC_FILE" 2>/dev/null && pf_fail 
 cp "$PF_DYNSEC_FILE" copy.json
 ctl broker sync --offline copy.json --daemon parkfeed-1 >/dev/null 2>copy.err || true
 grep -q "nothing to change" copy.err || pf_fail "a copy beside a running broker: $(cat copy.err)"
+
+# a second broker that loads the copy through an include_dir, named relative to its directory
+mkdir -p second/conf.d
+cp copy.json second/state.json
+printf 'listener %s 127.0.0.1\nallow_anonymous false\ninclude_dir conf.d\n%s\n' \
+	"$(pf_free_port)" "$( (( EUID == 0 )) && echo 'user root')" >second/mosquitto.conf
+printf 'plugin %s\nplugin_opt_config_file state.json\n' "$(pf_dynsec_plugin)" >second/conf.d/dynsec.conf
+(cd second && exec mosquitto -c mosquitto.conf) >second.log 2>&1 &
+second=$!
+pf_track_pid "$second"
+pf_wait_log second.log "mosquitto version [0-9.]+ running" 10
+if ctl broker sync --offline second/state.json >/dev/null 2>second.err; then
+	pf_fail "offline sync ran under a broker that includes the file"
+fi
+grep -q "mosquitto (pid $second) has loaded $PF_TMP/second/state.json" second.err ||
+	pf_fail "include_dir: $(cat second.err)"
+kill "$second"
+wait "$second" || true
+ctl broker sync --offline second/state.json --daemon parkfeed-1 >/dev/null 2>second2.err || true
+grep -q "nothing to change" second2.err || pf_fail "after the second broker stopped: $(cat second2.err)"
 pf_pass
