@@ -172,6 +172,7 @@ refused() {
 		pf_fail "offline sync of $file succeeded"
 	fi
 	grep -qF -- "$want" refused.err || pf_fail "$file: expected [$want], got [$(cat refused.err)]"
+	pf_assert_eq "$(wc -l <refused.err)" 1 "lines of error about $file"
 	pf_assert_eq "$({ md5sum <"$file"; } 2>/dev/null || true)" "$sum" "$file after a refusal"
 	[[ ! -s refused.out ]] || pf_fail "a refused sync printed: $(cat refused.out)"
 }

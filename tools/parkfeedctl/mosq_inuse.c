@@ -21,30 +21,53 @@
  * in the foreground (as systemd runs it), writes no pid file. So look at every mosquitto
  * process: the file named by -c, the files of its include_dir, and their
  * plugin_opt_config_file lines, each path resolved as that process sees it
- * (/proc/PID/root, /proc/PID/cwd), so that a broker in a container is found too.
+ * (/proc/PID/root, /proc/PID/cwd), so that a broker in a container is found too. Those two are
+ * open only to root and the process's owner; to anyone else the absolute paths are taken as
+ * they look from here (a broker of another user on this host shares our root).
  */
 #define MAX_INCLUDE_DEPTH 3
 
 struct probe {
 	pid_t pid;
+	bool direct;	  /* /proc/PID/root is closed to us: paths as we see them */
 	struct stat want; /* the file asked about */
 	char *why;	  /* when it cannot be told: what stood in the way */
 	size_t whylen;
 };
 
-/* A path of the process's as we can open it. */
-static void as_seen_by(char *out, size_t len, pid_t pid, const char *path)
+/* A path of the process's as we can open it; -1 when we cannot. */
+static int as_seen_by(struct probe *p, char *out, size_t len, const char *path)
 {
-	snprintf(out, len, "/proc/%d/%s/%s", (int)pid, path[0] == '/' ? "root" : "cwd", path);
+	if (!p->direct) {
+		snprintf(out, len, "/proc/%d/%s/%s", (int)p->pid, path[0] == '/' ? "root" : "cwd",
+			 path);
+		return 0;
+	}
+	if (path[0] != '/') {
+		snprintf(p->why, p->whylen,
+			 "it names %s relative to its working directory, which this user cannot "
+			 "see",
+			 path);
+		return -1;
+	}
+	snprintf(out, len, "%s", path);
+	return 0;
 }
 
-static bool is_wanted(const struct probe *p, const char *path)
+/* 1 when path is the file asked about, 0 when not, -1 when it cannot be told. */
+static int is_wanted(struct probe *p, const char *path)
 {
 	char seen[PATH_MAX + 64];
 	struct stat st;
 
-	as_seen_by(seen, sizeof(seen), p->pid, path);
-	return stat(seen, &st) == 0 && st.st_dev == p->want.st_dev && st.st_ino == p->want.st_ino;
+	if (as_seen_by(p, seen, sizeof(seen), path) < 0)
+		return -1;
+	if (stat(seen, &st) == 0)
+		return st.st_dev == p->want.st_dev && st.st_ino == p->want.st_ino;
+	if (errno == ENOENT)
+		return 0;
+	snprintf(p->why, p->whylen, "its plugin_opt_config_file %s: %s", path, strerror(errno));
+	return -1;
 }
 
 static int scan_conf(struct probe *p, const char *path, int depth);
@@ -57,7 +80,8 @@ static int scan_dir(struct probe *p, const char *dir, int depth)
 	int rc = 0;
 	DIR *d;
 
-	as_seen_by(seen, sizeof(seen), p->pid, dir);
+	if (as_seen_by(p, seen, sizeof(seen), dir) < 0)
+		return -1;
 	if (!(d = opendir(seen))) {
 		snprintf(p->why, p->whylen, "cannot read its include_dir %s: %s", dir,
 			 strerror(errno));
@@ -105,7 +129,8 @@ static int scan_conf(struct probe *p, const char *path, int depth)
 	int rc = 0;
 	FILE *f;
 
-	as_seen_by(seen, sizeof(seen), p->pid, path);
+	if (as_seen_by(p, seen, sizeof(seen), path) < 0)
+		return -1;
 	if (!(f = fopen(seen, "re"))) {
 		snprintf(p->why, p->whylen, "cannot read its configuration %s: %s", path,
 			 strerror(errno));
@@ -161,7 +186,7 @@ static bool is_mosquitto(pid_t pid)
 int ctl__mosquitto_using(const char *file, pid_t *pid, char *why, size_t whylen)
 {
 	struct probe p = {.why = why, .whylen = whylen};
-	char conf[PATH_MAX];
+	char conf[PATH_MAX], root[64];
 	struct dirent *e;
 	int rc = 0;
 	DIR *proc;
@@ -177,6 +202,8 @@ int ctl__mosquitto_using(const char *file, pid_t *pid, char *why, size_t whylen)
 		if (*end || n <= 0 || !is_mosquitto((pid_t)n))
 			continue;
 		p.pid = (pid_t)n;
+		snprintf(root, sizeof(root), "/proc/%d/root/", (int)p.pid);
+		p.direct = access(root, X_OK) < 0 && errno == EACCES;
 		if (config_arg(p.pid, conf, sizeof(conf)))
 			rc = scan_conf(&p, conf, 0);
 		if (rc < 0 && kill(p.pid, 0) < 0 && errno == ESRCH)
