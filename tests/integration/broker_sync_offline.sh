@@ -18,13 +18,8 @@ live() {
 	ctl broker sync --host 127.0.0.1 --port "$PF_MQTT_PORT" --admin-user "$PF_DYNSEC_ADMIN" \
 		--admin-password-file "$PF_DYNSEC_ADMIN_PASSWORD_FILE" --daemon parkfeed-1 "$@"
 }
-# pw FILE USER: the password a credentials file hands over for USER
-pw() { awk -F, -v u="$2" '$2 == u { print $4 }' "$1"; }
-as() {
-	local u=$1 p=$2 tool=$3
-	shift 3
-	"$tool" -h 127.0.0.1 -p "$PF_MQTT_PORT" -u "$u" -P "$p" -i "$u" -V 5 "$@"
-}
+pw() { pf_creds_pw "$@"; }
+as() { pf_mqtt_as "$@"; }
 dynsec_sum() { md5sum <"$PF_DYNSEC_FILE"; }
 lot() { printf 'JZ-XW-%03d' "$1"; }
 registry=()
