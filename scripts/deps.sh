@@ -13,6 +13,8 @@ packages=(
 	build-essential cmake pkg-config
 	libmosquitto-dev libuv1-dev libpq-dev libjansson-dev libinih-dev zlib1g-dev
 	libsystemd-dev libmicrohttpd-dev
+	# parkfeedctl broker sync --offline: the broker's password hashes (libcrypto)
+	libssl-dev
 	# tests and demo
 	libcmocka-dev mosquitto mosquitto-clients postgresql-15 postgresql-client-15
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
