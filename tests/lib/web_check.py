@@ -518,6 +518,23 @@ def show_all(b):
     time.sleep(0.6)  # the zoom's animation
 
 
+def check_outage(b):
+    """parkfeed-api stops answering (SIGSTOP: connections accepted, never answered): the page
+    gives the requests up, says so and keeps what it shows; answered again, it recovers."""
+    pid = int(os.environ["PF_API_PID"])
+    rows = len(b.css("#lots-body tr"))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        b.wait("the page saying the server does not answer",
+               lambda: b.one("#alert").is_displayed() and "服务器没有应答" in b.one("#alert").text)
+        if len(b.css("#lots-body tr")) != rows:
+            fail("the list changed while the server did not answer")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    b.wait("the page recovering", lambda: not b.one("#alert").is_displayed())
+    log("a server that does not answer is reported, and the page recovers when it answers again")
+
+
 def check_language(b, lang):
     want = {"zh": ("zh-CN", "停车场", "名称", "English"), "en": ("en-US", "Lots", "Name", "中文")}[lang]
     got = (b.js("return document.documentElement.lang"), b.one("#tab-lots").text,
@@ -643,6 +660,7 @@ def main():
         stale = make_stale(b, lots, shown["id"])
         publish_update(b, db_lots(), stale)
         check_list_and_markers(b, "zh")
+        check_outage(b)
         b.one("#tab-lots").click()
         show_all(b)
         b.shot("map-desktop-zh")

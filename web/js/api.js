@@ -10,6 +10,11 @@ export class ApiError extends Error {
 }
 
 const kept = new Map(); // url -> { etag, data }
+// A server that accepts and never answers must not stop the refreshing: a request is given up
+// after twice the refresh interval (5 to 30 s), set by refreshSeconds.
+let timeoutMs = 20000;
+
+export class TimeoutError extends Error {}
 
 // { data, changed } for url; changed is false when the server answered 304.
 export async function getJSON(url) {
@@ -17,8 +22,17 @@ export async function getJSON(url) {
 	const headers = { Accept: 'application/json' };
 	if (old)
 		headers['If-None-Match'] = old.etag;
-	// no-store: the browser's cache would answer 304s itself and hide them from us.
-	const r = await fetch(url, { headers, cache: 'no-store' });
+	const abort = new AbortController();
+	const timer = setTimeout(() => abort.abort(), timeoutMs);
+	let r;
+	try {
+		// no-store: the browser's cache would answer 304s itself and hide them from us.
+		r = await fetch(url, { headers, cache: 'no-store', signal: abort.signal });
+	} catch (e) {
+		throw abort.signal.aborted ? new TimeoutError(url) : e;
+	} finally {
+		clearTimeout(timer);
+	}
 	if (r.status === 304 && old)
 		return { data: old.data, changed: false };
 	if (!r.ok) {
@@ -39,8 +53,11 @@ export async function getJSON(url) {
 
 // Seconds between refreshes: ?refresh=N (1..3600) in the page's address, else fallback.
 export function refreshSeconds(fallback) {
-	const n = Number(new URLSearchParams(location.search).get('refresh'));
-	return Number.isInteger(n) && n >= 1 && n <= 3600 ? n : fallback;
+	let n = Number(new URLSearchParams(location.search).get('refresh'));
+	if (!Number.isInteger(n) || n < 1 || n > 3600)
+		n = fallback;
+	timeoutMs = Math.min(30, Math.max(5, 2 * n)) * 1000;
+	return n;
 }
 
 // Run task now and every seconds after it finished; not while the page is hidden, and at once

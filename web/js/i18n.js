@@ -19,7 +19,7 @@ const STRINGS = {
 		switch_label: 'Switch to English',
 		updated: '数据更新于 {time}',
 		checking: '正在读取数据…',
-		lost: '与服务器的连接中断（{why}），正在重试。',
+		lost: '暂时读不到数据（{why}），正在重试。',
 		map_label: '停车场地图',
 		side_label: '停车场、区县与附近',
 		tab_lots: '停车场',
@@ -104,6 +104,7 @@ const STRINGS = {
 		map_attr_plain: '底图：无（区县名称按停车场位置标注）',
 		error_http: 'HTTP {status}',
 		error_network: '网络错误',
+		error_timeout: '服务器没有应答',
 	},
 	en: {
 		title_map: 'Jiaozuo parking map',
@@ -119,7 +120,7 @@ const STRINGS = {
 		switch_label: '切换到中文',
 		updated: 'Data as of {time}',
 		checking: 'Reading the data…',
-		lost: 'Lost the connection to the server ({why}); retrying.',
+		lost: 'The data cannot be read just now ({why}); retrying.',
 		map_label: 'Map of the parking lots',
 		side_label: 'Lots, districts and nearby',
 		tab_lots: 'Lots',
@@ -204,6 +205,7 @@ const STRINGS = {
 		map_attr_plain: 'No base map (district names placed by the lots’ positions)',
 		error_http: 'HTTP {status}',
 		error_network: 'network error',
+		error_timeout: 'the server does not answer',
 	},
 };
 

@@ -1,7 +1,7 @@
 // What both pages share: building elements (text only: nothing from the data is parsed as
 // HTML), the header's "data as of" line and the alert line.
 
-import { ApiError } from './api.js';
+import { ApiError, TimeoutError } from './api.js';
 import { t, fmtTime } from './i18n.js';
 
 // h('td', { class: 'num', dataset: { lot: id } }, 'text', child, ...)
@@ -50,6 +50,8 @@ export function refreshFailed(err) {
 	let why = t('error_network');
 	if (err instanceof ApiError)
 		why = err.detail || t('error_http', { status: err.status });
+	else if (err instanceof TimeoutError)
+		why = t('error_timeout');
 	a.textContent = t('lost', { why });
 	a.hidden = false;
 }
