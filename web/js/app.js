@@ -239,6 +239,7 @@ async function findNear(lon, lat, where, wgs84) {
 		if (state.near && state.near.lon === lon && state.near.lat === lat) {
 			state.near.features = data.features;
 			renderNear();
+			map.fitNear(data.features.map((f) => f.properties.id));
 		}
 	} catch (e) {
 		document.getElementById('near-status').textContent = '';

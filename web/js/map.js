@@ -188,6 +188,15 @@ export class LotMap {
 			this.map.fitBounds(this.L.latLngBounds(pts), { padding: [32, 32], maxZoom: 15 });
 	}
 
+	// The lots named and the pin in view (after a search nearby).
+	fitNear(ids) {
+		const pts = ids.filter((id) => this.markers.has(id)).map((id) => this.markers.get(id).getLatLng());
+		if (this.pin)
+			pts.push(this.pin.getLatLng());
+		if (pts.length)
+			this.map.fitBounds(this.L.latLngBounds(pts), { padding: [40, 40], maxZoom: 15 });
+	}
+
 	// The plain background: each district's outline around its lots and its name in the middle.
 	drawDistricts() {
 		const by = new Map();
