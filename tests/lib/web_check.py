@@ -207,8 +207,11 @@ def load_map(b, query="refresh=1"):
 
 def weight(b, first_request_ids):
     """Bytes transferred (headers included) and content bytes of the given requests."""
-    done = {e["params"]["requestId"]: e["params"]["encodedDataLength"]
-            for e in b.events if e["method"] == "Network.loadingFinished"}
+    # A 304 has no loadingFinished: what came were its headers.
+    done = {e["params"]["requestId"]: e["params"]["response"]["encodedDataLength"]
+            for e in b.events if e["method"] == "Network.responseReceived"}
+    done.update({e["params"]["requestId"]: e["params"]["encodedDataLength"]
+                 for e in b.events if e["method"] == "Network.loadingFinished"})
     sizes = {}
     for e in b.events:
         if e["method"] == "Network.dataReceived":
@@ -250,6 +253,28 @@ def measure_first_load(b):
     log(lines[0])
     log(lines[-1 - len(later)])
     return wire
+
+
+def measure_refresh(b):
+    """What a refresh that finds nothing new costs: conditional GETs answered 304."""
+    time.sleep(3)
+    b.drain()
+    urls = {e["params"]["requestId"]: e["params"]["request"]["url"]
+            for e in b.events if e["method"] == "Network.requestWillBeSent"}
+    unchanged = [e["params"]["requestId"] for e in b.events if e["method"] == "Network.responseReceived"
+                 and e["params"]["response"]["status"] == 304 and "/v1/" in urls.get(e["params"]["requestId"], "")]
+    if not unchanged:
+        fail("no refresh was answered 304: the page does not send If-None-Match")
+    wire, _ = weight(b, unchanged)
+    per = {}
+    for r in unchanged:
+        per.setdefault(urls[r].split("?")[0][len(API):], []).append(weight(b, [r])[0])
+    line = (f"a refresh that finds nothing new: {len(per)} requests answered 304, "
+            f"{sum(sum(v) / len(v) for v in per.values()):.0f} bytes transferred "
+            f"({', '.join(f'{k} {sum(v) / len(v):.0f}' for k, v in sorted(per.items()))})")
+    with open(os.path.join(OUT, "weight.txt"), "a") as f:
+        f.write(line + "\n")
+    log(line)
 
 
 def list_rows(b):
@@ -643,6 +668,7 @@ def main():
         b.events.clear()
 
         lots = load_map(b)
+        measure_refresh(b)
         check_language(b, "zh")
         lots = check_list_and_markers(b, "zh")
         log(f"{len(lots)} lots in the list with their free spaces, one marker each, coloured by free share")
