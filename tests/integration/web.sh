@@ -35,11 +35,13 @@ out=$PF_TMP/web-artifacts
 mkdir -p "$out"
 
 # ---- lots in every district; one that never reported, one without a position ----
-"$PF_SIM" --seed 11 --emit-lots-csv 40 --with-stages >lots.csv
-printf 'X-NODATA-1,无数据停车场,温县,50,,planned,2026-01-05,113.081,34.942,焦作市温县黄河路1号\n' >>lots.csv
-printf 'X-NOPOS-1,无位置停车场,温县,40,,planned,2026-01-05,,,\n' >>lots.csv
-# A name with markup: the page must show it as text.
-printf 'X-HTML-1,<img src=x onerror=alert(1)> <b>标记</b> 停车场,山阳区,30,,planned,2026-01-05,113.27,35.22,\n' >>lots.csv
+{
+	"$PF_SIM" --seed 11 --emit-lots-csv 40 --with-stages
+	printf 'X-NODATA-1,无数据停车场,温县,50,,planned,2026-01-05,113.081,34.942,焦作市温县黄河路1号\n'
+	printf 'X-NOPOS-1,无位置停车场,温县,40,,planned,2026-01-05,,,\n'
+	# A name with markup: the page must show it as text.
+	printf 'X-HTML-1,<img src=x onerror=alert(1)> <b>标记</b> 停车场,山阳区,30,,planned,2026-01-05,113.27,35.22,\n'
+} >lots.csv
 "$PF_CTL" -d "$PF_OPERATOR_CONNINFO" lots import lots.csv >/dev/null || pf_fail "lots import"
 # Fresh for an hour: the page's colours stay put while the test runs, but for the lot it makes
 # stale on purpose.

@@ -150,6 +150,20 @@ class Browser:
             self.shot(f"FAILED-{what.replace(' ', '-')[:40]}")
             fail(f"timed out waiting for {what}")
 
+    def until_agree(self, what, agree, timeout=15):
+        """Until agree() says nothing is wrong (None); else fail with what it said last (the
+        page may need a refresh or two to catch up with the database)."""
+        last = [None]
+
+        def cond():
+            last[0] = agree()
+            return last[0] is None
+        try:
+            WebDriverWait(self.d, timeout, poll_frequency=0.3).until(lambda d: cond())
+        except TimeoutException:
+            self.shot(f"FAILED-{what.split()[0]}")
+            fail(f"{what}: {last[0]}")
+
     def css(self, selector):
         return self.d.find_elements(By.CSS_SELECTOR, selector)
 
@@ -309,16 +323,7 @@ def check_list_and_markers(b, lang):
             if (r["share"], m["share"], m["fill"], m["cls"]) != (want, want, COLOURS[want], [f"lot-{want}"]):
                 return f"{lid}: marker {m}, row {r['share']}, expected {want} ({lot})"
         return None
-    last = []
-
-    def cond():
-        last[:] = [agree()]
-        return last[0] is None
-    try:
-        WebDriverWait(b.d, 15, poll_frequency=0.3).until(lambda d: cond())
-    except TimeoutException:
-        b.shot("FAILED-list-and-markers")
-        fail(f"list or markers differ from the database: {last[0]}")
+    b.until_agree("list or markers differ from the database", agree)
     return db_lots()
 
 
@@ -431,15 +436,7 @@ def check_districts(b):
             if r["cells"] != want:
                 return f"{r['d']}: shown {r['cells']}, the database {want}"
         return None
-    last = []
-
-    def cond():
-        last[:] = [agree()]
-        return last[0] is None
-    try:
-        WebDriverWait(b.d, 15, poll_frequency=0.3).until(lambda d: cond())
-    except TimeoutException:
-        fail(f"the district panel differs from parking.district_overview: {last[0]}")
+    b.until_agree("the district panel differs from parking.district_overview", agree)
     # A district's button: its lots in the list, its curve.
     row = b.css("#districts-body th button")[0]
     name = row.text

@@ -99,15 +99,23 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void test_links_and_subdirectories(void **state)
+/* The files under base/sub, as parkfeed-api would serve them. */
+static struct web_files *load(const char *sub)
 {
 	char root[96];
 	struct web_files *w;
 
-	(void)state;
-	snprintf(root, sizeof(root), "%s/root", base);
+	snprintf(root, sizeof(root), "%s/%s", base, sub);
 	w = web__load(root);
 	assert_non_null(w);
+	return w;
+}
+
+static void test_links_and_subdirectories(void **state)
+{
+	struct web_files *w = load("root");
+
+	(void)state;
 	assert_string_equal(w->problem, "");
 	expect_file(w, "index.html", "<!doctype html><title>停车</title>\n",
 		    "text/html; charset=utf-8");
@@ -135,13 +143,9 @@ static void test_links_and_subdirectories(void **state)
 
 static void test_missing_root(void **state)
 {
-	char root[96];
-	struct web_files *w;
+	struct web_files *w = load("nowhere");
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/nowhere", base);
-	w = web__load(root);
-	assert_non_null(w);
 	assert_int_equal(w->n, 0);
 	assert_non_null(strstr(w->problem, "cannot read"));
 	assert_null(web__find(w, "index.html"));
