@@ -18,10 +18,6 @@ packages=(
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
 	# parkfeed-api's tests (python3 checks answers against the database) and benchmark
 	python3 wrk
-	# the web page's libraries (the package depends on them; build/web links them), and its
-	# test in a real browser (tests/integration/web.sh), with a Chinese font for screenshots
-	libjs-leaflet libjs-chart.js
-	chromium chromium-driver python3-selenium fonts-wqy-microhei
 	# systemd units, metrics and the Debian package (tests/integration/{metrics,package}.sh)
 	curl systemd dpkg-dev adduser
 	# the Debian package: its build, lintian, the previous release from git, hardening checks
@@ -29,6 +25,10 @@ packages=(
 	debhelper lintian git binutils
 	# promtool for the alert rules (tests/integration/prometheus_rules.sh)
 	prometheus
+	# the web page's libraries (the package depends on them; build/web links them), and its
+	# test in a real browser (tests/integration/web.sh), with a Chinese font for screenshots
+	libjs-leaflet libjs-chart.js
+	chromium chromium-driver python3-selenium fonts-wqy-microhei
 	# fuzzing
 	clang libclang-rt-14-dev openssl
 	# the formatting check (scripts/test.sh)
