@@ -29,6 +29,10 @@ packages=(
 	debhelper lintian git binutils
 	# promtool for the alert rules (tests/integration/prometheus_rules.sh)
 	prometheus
+	# the web page's libraries (the package depends on them; build/web links them), and its
+	# test in a real browser (tests/integration/web.sh), with a Chinese font for screenshots
+	libjs-leaflet libjs-chart.js
+	chromium chromium-driver python3-selenium fonts-wqy-microhei
 	# fuzzing
 	clang libclang-rt-14-dev openssl
 	# the formatting check (scripts/test.sh)
