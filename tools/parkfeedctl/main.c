@@ -40,7 +40,7 @@ static const char usage[] =
 	"  access grant|revoke LOGIN_ROLE DISTRICT\n"
 	"  access list [--role R] [--district D] [--format table|csv|json]\n"
 	"                                    district staff's view of their own lots\n"
-	"  broker sync [--dry-run] [--credentials-out FILE]\n"
+	"  broker sync [--dry-run] [--credentials-out FILE] [--offline STATE_FILE]\n"
 	"                                    broker accounts of registered lots and daemons\n"
 	"  broker passwd ACCOUNT | retire LOT --note TEXT | reinstate LOT\n"
 	"\n"
