@@ -27,8 +27,9 @@ packages=(
 	# the Debian package: its build, lintian, the previous release from git, hardening checks
 	# (tests/integration/{package,hardening}.sh)
 	debhelper lintian git binutils
-	# promtool for the alert rules (tests/integration/prometheus_rules.sh)
-	prometheus
+	# promtool for the alert rules and the dashboards' PromQL, jq for the dashboards
+	# (tests/integration/{prometheus_rules,dashboards}.sh)
+	prometheus jq
 	# the web page's libraries (the package depends on them; build/web links them), and its
 	# test in a real browser (tests/integration/web.sh), with a Chinese font for screenshots
 	libjs-leaflet libjs-chart.js

@@ -303,7 +303,7 @@ IFS=: read -r _ _ _ _ _ home shell < <(getent passwd parkfeed) || pf_fail "no us
 pf_assert_eq "$home $shell" "/var/lib/parkfeed /usr/sbin/nologin" "home and shell of parkfeed"
 pf_assert_eq "$(stat -c '%U:%G %a' /var/lib/parkfeed)" "parkfeed:parkfeed 750" "/var/lib/parkfeed"
 pf_assert_eq "$(stat -c '%U %a' /etc/parkfeed/credentials)" "root 700" "credentials directory"
-for f in mqtt-password pg-password; do
+for f in mqtt-password pg-password pg-maintain-password api-pg-password; do
 	pf_assert_eq "$(stat -c '%U %a %s' /etc/parkfeed/credentials/$f)" "root 600 0" "$f"
 done
 for u in "${units[@]}"; do

@@ -17,9 +17,12 @@ static const char usage[] =
 	"Times without an offset are Asia/Shanghai (or [ingest] local_timezone of -c FILE).\n"
 	"\n"
 	"Commands:\n"
-	"  migrate                           create or upgrade the schema and roles\n"
-	"  maintain [--months-ahead N] [--months-back N] [--retain-months N]\n"
-	"                                    create (and drop) monthly occupancy partitions\n"
+	"  migrate [--timezone ZONE]         create or upgrade the schema and roles\n"
+	"  maintain [--retain-months N] [--months-ahead N] [--months-back N]\n"
+	"                                    partitions, rollups and retention\n"
+	"  retention [show] [--format table|csv|json]\n"
+	"                                    how long raw occupancy and rejects are kept\n"
+	"  retention set [--raw-months N|forever] [--rejected-days N|forever]\n"
 	"  lots import [--dry-run] FILE.csv  register or update lots from a CSV ledger\n"
 	"  lots list [--district D] [--stage S] [--format table|csv|json]\n"
 	"  lots show LOT\n"
@@ -101,6 +104,8 @@ int main(int argc, char **argv)
 		return ctl_access(&o, argc, argv);
 	if (strcmp(cmd, "limits") == 0)
 		return ctl_limits(&o, argc, argv);
+	if (strcmp(cmd, "retention") == 0)
+		return ctl_retention(&o, argc, argv);
 	if (strcmp(cmd, "broker") == 0)
 		return ctl_broker(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
