@@ -11,6 +11,9 @@
 #include "pf_ledger.h"
 
 static const char *const level_choices[] = {"debug", "info", "notice", "warning", "error", NULL};
+/* In the order of enum api_crs. BD-09 is left out: Baidu's tiles are not in Web Mercator's
+ * grid, so no XYZ template can bring them to the page. */
+static const char *const tile_crs_choices[] = {"wgs84", "gcj02", NULL};
 
 static int check_listen(const char *v, char *why, size_t whylen);
 static int check_proxies(const char *v, char *why, size_t whylen);
@@ -75,6 +78,8 @@ static const struct pf_ini_key keys[] = {
 	      "map tiles URL template for the page, e.g. https://{s}.tile.example.org/{z}/{x}/{y}.png"),
 	K_STR("web", "tile_attribution", web.tile_attribution, "", 0, true, check_text,
 	      "attribution the tile provider requires"),
+	K_ENUM("web", "tile_crs", web.tile_crs, "wgs84", tile_crs_choices, true,
+	      "coordinate system of the tiles: wgs84 (also CGCS2000, Tianditu) or gcj02 (AMap, Tencent)"),
 
 	K_ENUM("log", "level", log.level, "info", level_choices, true, "lowest level logged"),
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "geo.h"
 #include "httpx.h"
 #include "pf_config.h"
 
@@ -40,6 +41,7 @@ struct api_config {
 		char *root;		/* /usr/share/parkfeed/web */
 		char *tile_url;		/* "" = the page has no base map */
 		char *tile_attribution; /* shown on the map */
+		enum api_crs tile_crs;	/* wgs84: the page asks for lots in the tiles' system */
 	} web;
 	struct {
 		enum pf_log_level level; /* info */

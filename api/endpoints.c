@@ -524,7 +524,8 @@ static void ep_config(const struct ep_request *r, const struct api_target *t, st
 	if (!parse(t, &q, a, false) || !checked(query__none(&q, why, sizeof(why)), why, a, false))
 		return;
 	pf_buf_init(&out);
-	render__config(&out, c->web.tile_url, c->web.tile_attribution, PF_VERSION);
+	render__config(&out, c->web.tile_url, c->web.tile_attribution, crs__name(c->web.tile_crs),
+		       PF_VERSION);
 	set_body(a, 200, TYPE_JSON, &out);
 }
 

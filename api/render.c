@@ -131,12 +131,12 @@ void render__problem(struct pf_buf *out, int status, const char *type, const cha
 }
 
 void render__config(struct pf_buf *out, const char *tile_url, const char *tile_attribution,
-		    const char *version)
+		    const char *tile_crs, const char *version)
 {
 	pf_avail_emit(out,
-		      json_pack("{s:o, s:o, s:s}", "tile_url",
+		      json_pack("{s:o, s:o, s:s, s:s}", "tile_url",
 				tile_url[0] ? json_string(tile_url) : json_null(),
 				"tile_attribution",
 				tile_attribution[0] ? json_string(tile_attribution) : json_null(),
-				"version", version));
+				"tile_crs", tile_crs, "version", version));
 }

@@ -30,8 +30,9 @@ void render__entity(struct pf_buf *out, const struct api_lot *l, bool key_values
 /* An application/problem+json body (RFC 9457); type NULL = about:blank. */
 void render__problem(struct pf_buf *out, int status, const char *type, const char *title,
 		     const char *detail);
-/* GET /v1/config: what the web page needs to know (empty strings become null). */
+/* GET /v1/config: what the web page needs to know (empty strings become null); tile_crs is
+ * the coordinate system the page asks for lots in when it shows the tiles. */
 void render__config(struct pf_buf *out, const char *tile_url, const char *tile_attribution,
-		    const char *version);
+		    const char *tile_crs, const char *version);
 
 #endif

@@ -138,11 +138,22 @@ static void walk(struct loader *ld, const char *dir, const char *rel, int depth)
 			continue;
 		if (snprintf(full, sizeof(full), "%s/%s", dir, e->d_name) >= (int)sizeof(full) ||
 		    snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >=
-			    (int)sizeof(sub) ||
-		    stat(full, &st) < 0)
+			    (int)sizeof(sub))
 			continue;
+		/* stat, not lstat: the page's libraries are symbolic links into the packages
+		 * that ship them (libjs-leaflet, libjs-chart.js). One that leads nowhere means
+		 * such a package is missing, which the log must say. */
+		if (stat(full, &st) < 0) {
+			pf_warn("web: cannot read %s: %s (a symbolic link into a package that is "
+				"not installed?); left out",
+				full, strerror(errno));
+			continue;
+		}
 		if (S_ISDIR(st.st_mode) && depth < WEB_MAX_DEPTH)
 			walk(ld, full, sub, depth + 1);
+		else if (S_ISDIR(st.st_mode))
+			pf_warn("web: %s is more than %d directories deep; left out", full,
+				WEB_MAX_DEPTH);
 		else if (S_ISREG(st.st_mode))
 			add_file(ld, full, sub);
 	}

@@ -7,7 +7,7 @@
 # them (see bench/variants/copy_partition.sql and copy_staging.sql).
 #
 #   bench/ingest_bench.sh [--rows N] [--batch N] [--lots N] [--rounds N] [--variant FILE]...
-#                         [--copy] [--copy-format binary|text]
+#                         [--copy] [--copy-format binary|text] [--unmarked]
 #
 # Each round loads N rows into empty tables with each version in turn; the batches are sent as
 # SQL text literals, so the server parses the arrays as it does the daemon's parameters.
@@ -15,6 +15,10 @@
 # CPU time of the backend (utime + stime from /proc, less disturbed by other load than wall
 # time; 10 ms ticks over the whole run). After each run the stored occupancy and lot_state are
 # checksummed: every version must store what the schema's function stores.
+#
+# With --unmarked the schema's function is also timed with the rollup trigger
+# (occupancy_rollup_mark, schema/007) disabled on parking.occupancy and its partitions: the
+# difference is what recording the lot-hours for the rollups costs the ingest path.
 #
 # COPY modes (--copy), each batch in its own transaction, as role pf_daemon (parkfeed_ingest):
 #   copy_partition  COPY parking.occupancy_pYYYYMM FROM STDIN (GRANT INSERT on the partitions to
@@ -28,6 +32,7 @@ batch=5000
 lots=500
 rounds=2
 copy=0
+unmarked=0
 copy_format=binary
 variants=()
 while (( $# )); do
@@ -38,8 +43,9 @@ while (( $# )); do
 	--rounds) rounds=$2; shift ;;
 	--variant) variants+=("$(realpath "$2")"); shift ;;
 	--copy) copy=1 ;;
+	--unmarked) unmarked=1 ;;
 	--copy-format) copy_format=$2; shift ;;
-	-h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,32p' "$0"; exit 0 ;;
 	*) echo "ingest_bench.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -138,12 +144,23 @@ if (( copy )); then
 	versions+=(copy_partition copy_staging)
 fi
 
+(( unmarked )) && versions+=("${versions[0]}@unmarked")
+
+# marks ENABLE|DISABLE: the rollup trigger on parking.occupancy and every partition.
+marks() {
+	pf_psql "DO \$\$ DECLARE r regclass; BEGIN
+		FOR r IN SELECT tgrelid::regclass FROM pg_trigger WHERE tgname = 'occupancy_rollup_mark' LOOP
+			EXECUTE format('ALTER TABLE %s $1 TRIGGER occupancy_rollup_mark', r);
+		END LOOP; END \$\$" >/dev/null
+}
+
 declare -A wall cpu sums
 tck=$(getconf CLK_TCK)
 run() {
 	local v=$1 t0 t1 conninfo=$PF_PG_SUPER_CONNINFO
 	[[ $v == copy_* ]] && conninfo=$PF_DAEMON_CONNINFO
-	pf_psql "TRUNCATE parking.occupancy, parking.lots CASCADE" >/dev/null 2>&1
+	pf_psql "TRUNCATE parking.occupancy, parking.lots, parking.rollup_pending CASCADE" >/dev/null 2>&1
+	if [[ $v == *@unmarked ]]; then marks DISABLE; fi
 	pf_psql "CHECKPOINT" >/dev/null
 	rm -f "$PF_TMP/cpu"
 	t0=${EPOCHREALTIME//[!0-9]/}
@@ -154,12 +171,13 @@ run() {
 		case $v in
 		copy_partition) cat "$PF_TMP/copy/partition.sql" ;;
 		copy_staging) cat "$PF_TMP/copy/staging.sql" ;;
-		*) sed "s/parking\.FN(/parking.$v(/" "$batches" ;;
+		*) sed "s/parking\.FN(/parking.${v%@*}(/" "$batches" ;;
 		esac
 		echo "\\! awk '{print \$14 + \$15}' /proc/\$BP/stat >>'$PF_TMP/cpu'"
 		echo "SELECT current_user \\g '$PF_TMP/user'"
 	} | pf_psql_as "$conninfo" >/dev/null
 	t1=${EPOCHREALTIME//[!0-9]/}
+	if [[ $v == *@unmarked ]]; then marks ENABLE; fi
 	[[ $v != copy_* || $(<"$PF_TMP/user") == pf_daemon ]] || pf_fail "$v did not run as pf_daemon"
 	wall[$v]+="$(( 10#$t1 - 10#$t0 )) "
 	cpu[$v]+="$(awk -v t="$tck" 'NR == 1 { a = $1 } NR == 2 { printf "%d", ($1 - a) * 1000000 / t }' "$PF_TMP/cpu") "

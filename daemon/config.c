@@ -126,6 +126,14 @@ static const struct pf_ini_key keys[] = {
 	K_INT("systemd", "ready_timeout", systemd.ready_timeout, "30", 1, 3600, false,
 	      "seconds to wait for the broker before reporting ready (degraded) anyway"),
 
+	/* parkfeedctl maintain's own login; the daemon reads none of these */
+	K_STR("maintain", "conninfo", maintain.conninfo, "", 0, true, NULL,
+	      "libpq conninfo for parkfeedctl maintain; empty = [postgres] conninfo"),
+	K_STR("maintain", "user", maintain.user, "parkfeed_maintain", 0, true, NULL,
+	      "database login of parkfeedctl maintain (in parkfeed_maintainer); empty = conninfo's"),
+	K_STR("maintain", "password_file", maintain.password_file, "", 0, true, NULL,
+	      "file holding that login's password, as [postgres] password_file; empty = none"),
+
 	/* parkfeedctl broker sync only; the daemon ignores them (reloadable: no restart warning) */
 	K_STR("broker", "host", broker.host, "127.0.0.1", 1, true, NULL,
 	      "broker whose dynamic-security plugin broker sync administers"),
@@ -157,8 +165,8 @@ static const struct pf_ini_key keys[] = {
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"mqtt",	  "postgres", "ingest",	 "spool",  "log",
-				       "metrics", "systemd",  "aliases", "broker", "feed"};
+static const char *const sections[] = {"mqtt",    "postgres", "ingest",  "spool",  "log",    "metrics",
+				       "systemd", "maintain", "aliases", "broker", "feed"};
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static const struct {

@@ -17,6 +17,7 @@
 
 #include "db.h"
 #include "pf_log.h"
+#include "pf_version.h"
 #include "sockwatch.h"
 
 #define BACKOFF_MIN_MS 250
@@ -344,6 +345,10 @@ static bool start_prepare(struct pf_db *db)
 				     "SELECT set_config('parkfeed.topic_prefix', $1, "
 				     "false)",
 				     1, NULL, &prefix, NULL, NULL, 0);
+	/* Which schema this is: the statements below are this build's, so only its version
+	 * will do (checked in prepared_result; a mismatch fails before any ingest). */
+	ok = ok && PQsendQueryParams(db->conn, "SELECT parking.schema_version()", 0, NULL, NULL,
+				     NULL, NULL, 0);
 	for (int i = 0; ok && i < PF_INGEST__N; i++)
 		ok = PQsendPrepare(db->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
 	ok = ok && PQsendPrepare(db->conn, FRESHNESS_STMT, FRESHNESS_SQL, 0, NULL);
@@ -356,6 +361,7 @@ static bool start_prepare(struct pf_db *db)
 	}
 	set_state(db, PF_DB_PREPARING);
 	db->prepare_pending = N_PREPARED;
+	db->prepare_results = 0;
 	db->want_write = true;
 	return true;
 }
@@ -392,6 +398,35 @@ static enum pf_db_outcome classify(const char *sqlstate)
 	return PF_DB_TRANSIENT;
 }
 
+/* The answer of parking.schema_version(): 0, or -1 with the connection given up. */
+static int check_schema(struct pf_db *db, PGresult *r)
+{
+	const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	long v = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	if (v == PF_SCHEMA_VERSION) {
+		db->schema_problem[0] = '\0';
+		return 0;
+	}
+	if (v > PF_SCHEMA_VERSION)
+		snprintf(db->schema_problem, sizeof(db->schema_problem),
+			 "the database schema is at version %ld, newer than this parkfeedd (%s) "
+			 "knows (%d): upgrade parkfeedd; messages are kept in the spool meanwhile",
+			 v, PF_VERSION, PF_SCHEMA_VERSION);
+	else if (v >= 0 || (code && (strcmp(code, "42883") == 0 || strcmp(code, "3F000") == 0 ||
+				     strcmp(code, "42P01") == 0)))
+		snprintf(db->schema_problem, sizeof(db->schema_problem),
+			 "the database schema is at version %s, this parkfeedd needs %d: run "
+			 "parkfeedctl migrate; messages are kept in the spool meanwhile",
+			 v >= 0 ? PQgetvalue(r, 0, 0) : "6 or older", PF_SCHEMA_VERSION);
+	else
+		return 1; /* another error: reported as such */
+	lose(db, db->schema_problem);
+	return -1;
+}
+
 static void prepared_result(struct pf_db *db, PGresult *r)
 {
 	ExecStatusType st = PQresultStatus(r);
@@ -404,13 +439,16 @@ static void prepared_result(struct pf_db *db, PGresult *r)
 		db->connects++;
 		uv_timer_stop(&db->connect_timer);
 		if (db->last_error[0] || db->connects == 1)
-			pf_notice("postgres: connected (server %d, pipeline mode)",
-				  PQserverVersion(db->conn));
+			pf_notice(
+				"postgres: connected (server %d, pipeline mode, schema version %d)",
+				PQserverVersion(db->conn), PF_SCHEMA_VERSION);
 		db->last_error[0] = '\0';
 		if (db->cb.on_state)
 			db->cb.on_state(db->ctx, true);
 		return;
 	}
+	if (db->prepare_results++ == 1 && check_schema(db, r) <= 0)
+		return;
 	if (st == PGRES_COMMAND_OK) {
 		db->prepare_pending--;
 		return;

@@ -115,6 +115,8 @@ struct pf_db {
 	int ingest;	       /* of which ingest transactions */
 	int kinds[DB__NKINDS]; /* slots in use by kind */
 	int prepare_pending;
+	int prepare_results;	  /* answers of the preparing Sync so far */
+	char schema_problem[256]; /* why the schema will not do; "" when it will */
 	struct pf_db_callbacks cb;
 	void *ctx;
 	uint64_t connects;

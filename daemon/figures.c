@@ -33,6 +33,10 @@ bool pf_health_eval(const struct pf_figures *f, char *why, size_t whylen)
 		snprintf(why, whylen, "broker down: not connected to the MQTT broker");
 		return false;
 	}
+	if (f->schema_problem) {
+		snprintf(why, whylen, "%s", f->schema_problem);
+		return false;
+	}
 	/* A writer waiting for a down database is doing what it should, until the spool
 	 * holds more than an operator wants at risk on one disk. */
 	if (!f->db_up && spool_bytes > f->health_spool_bytes) {

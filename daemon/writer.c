@@ -809,6 +809,7 @@ void pf_writer_figures(const struct pf_writer *w, struct pf_figures *f)
 	f->commit_seconds = s->commit_seconds;
 	f->writer_state = state_names[w->state];
 	f->db_up = pf_db_ready(&w->db);
+	f->schema_problem = w->db.schema_problem[0] ? w->db.schema_problem : NULL;
 	f->db_connects = w->db.connects;
 	f->lot_limit_refused = w->db.lot_limit_refused;
 	f->waiting_seconds =

@@ -67,6 +67,11 @@ struct pf_config {
 	struct {
 		int ready_timeout; /* 30 s (1..3600): READY=1 by then, degraded if need be */
 	} systemd;
+	struct {
+		char *conninfo;	     /* "" = [postgres] conninfo */
+		char *user;	     /* parkfeed_maintain; "" = the conninfo's user */
+		char *password_file; /* "" = none; as postgres.password_file */
+	} maintain;		     /* parkfeedctl maintain only */
 	struct {		     /* parkfeedctl broker sync; the daemon ignores it */
 		char *host;	     /* 127.0.0.1 */
 		int port;	     /* 1883 */

@@ -69,6 +69,7 @@ struct pf_figures {
 
 	/* connections */
 	bool broker_up, db_up;
+	const char *schema_problem; /* why the database's schema will not do, or NULL */
 	uint64_t broker_connects, db_connects;
 	uint64_t lot_limit_refused; /* messages refused by parking.ingest_limits */
 

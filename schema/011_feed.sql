@@ -22,7 +22,7 @@
 -- now takes the flag of each message; a replay that changes nothing the lot holds is dropped
 -- (admit_status, under the lots' row locks so that the daemons of a group decide one after the
 -- other). ingest_status keeps its name and its first seven arguments: a daemon of the previous
--- version goes on calling it without the flags until it is restarted.
+-- version that is connected goes on calling it without the flags until it reconnects.
 --
 -- Run by `parkfeedctl migrate` in one transaction under the migration advisory lock, once per
 -- database (recorded in parking.schema_migrations by the caller).

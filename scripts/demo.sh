@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A live demo of parkfeed on one machine: a throwaway mosquitto and PostgreSQL, Jiaozuo's lots
 # registered with this year's targets, parkfeedd ingesting what the lot-controller simulator
-# publishes, parkfeed-api serving it over HTTP (its URL is on the screen), and a screen that
+# publishes, parkfeed-api serving it over HTTP with the web page (the map and the ledger, live;
+# their URLs are on the screen; build/web is the page's tree), and a screen that
 # refreshes every 2 s with free spaces per district, what was stored and rejected, and the
 # progress ledger. Ctrl-C stops everything and removes its files.
 #
@@ -83,10 +84,11 @@ pf_track_pid $!
 sim_pid=$!
 
 say "starting parkfeed-api"
-pf_api_conf_write "$PF_TMP/parkfeed-api.conf" api.refresh_ms=2000 -api.rate_limit web.root="$root/web"
+pf_api_conf_write "$PF_TMP/parkfeed-api.conf" api.refresh_ms=2000 -api.rate_limit web.root="$PF_BUILD_DIR/web"
 pf_api_start "$PF_TMP/parkfeed-api.conf"
 pf_api_wait_ready 30
-say "parkfeed-api: $PF_API_URL/ (try $PF_API_URL/v1/lots?near=113.2418,35.2159&limit=3)"
+say "the map (live): $PF_API_URL/   the ledger: $PF_API_URL/ledger"
+say "parkfeed-api: try $PF_API_URL/v1/lots?near=113.2418,35.2159&limit=3"
 
 # --------------------------------------------------------------------------------------
 # The screen
@@ -134,6 +136,7 @@ render() {
 		"$now" $(( elapsed / 60 )) $(( elapsed % 60 ))
 	printf 'broker 127.0.0.1:%s   PostgreSQL 127.0.0.1:%s   simulator: %s lots, %s msg/s, 2%% bad\n' \
 		"$PF_MQTT_PORT" "$PF_PG_PORT" "$lots" "$rate"
+	printf 'web page     %s/ (the map, live)   %s/ledger (the ledger)\n' "$PF_API_URL" "$PF_API_URL"
 	printf 'parkfeed-api %s/   (/v1/lots, /v1/lots?near=LON,LAT, /v1/districts, /v1/progress?year=%s,\n' \
 		"$PF_API_URL" "$year"
 	printf '              /ngsi-ld/v1/entities?type=OffStreetParking, /healthz)\n\n'

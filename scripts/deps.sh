@@ -13,6 +13,8 @@ packages=(
 	build-essential cmake pkg-config
 	libmosquitto-dev libuv1-dev libpq-dev libjansson-dev libinih-dev zlib1g-dev
 	libsystemd-dev libmicrohttpd-dev
+	# parkfeedctl broker sync --offline: the broker's password hashes (libcrypto)
+	libssl-dev
 	# tests and demo
 	libcmocka-dev mosquitto mosquitto-clients postgresql-15 postgresql-client-15
 	faketime valgrind tzdata iproute2 procps util-linux ncurses-bin
@@ -25,8 +27,13 @@ packages=(
 	# the Debian package: its build, lintian, the previous release from git, hardening checks
 	# (tests/integration/{package,hardening}.sh)
 	debhelper lintian git binutils
-	# promtool for the alert rules (tests/integration/prometheus_rules.sh)
-	prometheus
+	# promtool for the alert rules and the dashboards' PromQL, jq for the dashboards
+	# (tests/integration/{prometheus_rules,dashboards}.sh)
+	prometheus jq
+	# the web page's libraries (the package depends on them; build/web links them), and its
+	# test in a real browser (tests/integration/web.sh), with a Chinese font for screenshots
+	libjs-leaflet libjs-chart.js
+	chromium chromium-driver python3-selenium fonts-wqy-microhei
 	# fuzzing
 	clang libclang-rt-14-dev openssl
 	# the formatting check (scripts/test.sh)

@@ -7,13 +7,14 @@
 #   ./scripts/test.sh            install missing packages, run every stage
 #   ./scripts/test.sh --quick    only the formatting check and the first build and test run
 #   ./scripts/test.sh --no-deps  do not run scripts/deps.sh
-#   ./scripts/test.sh --jobs N   run N tests at a time (default 1)
+#   ./scripts/test.sh --jobs N   run N tests at a time (default: the number of CPUs; every
+#                                test has its own servers on its own ports)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 quick=0
 deps=1
-jobs=${PF_CTEST_JOBS:-1}
+jobs=${PF_CTEST_JOBS:-$(nproc)}
 while (( $# )); do
 	case $1 in
 	--quick) quick=1 ;;
@@ -115,12 +116,13 @@ fi
 if (( ! quick && build_ok )); then
 	# 2. The same suite with the sanitizers. verify_asan_link_order=0 lets tests LD_PRELOAD
 	#    libfaketime into sanitized programs. Left out: the fuzz smoke run (it builds its own
-	#    sanitized clang binaries), the package test and the benchmark smoke run (neither
-	#    tests anything the first stage did not).
+	#    sanitized clang binaries), the package test and the benchmark smoke runs (neither
+	#    tests anything the first stage did not), and the hardening check (it reads the
+	#    flags of a release build off the binaries; a sanitizer build has others).
 	if build "2 asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPF_WERROR=ON -DPF_SANITIZE=ON; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			run_ctest "2 asan+ubsan" build-asan -E '^integration/(fuzz_smoke|package|bench_smoke)$'
+			run_ctest "2 asan+ubsan" build-asan -E '^integration/(fuzz_smoke|package|bench_smoke|api_bench_smoke|hardening)$'
 	fi
 
 	# 3. The daemon under valgrind (tests/lib/env.sh wraps it when PF_VALGRIND=1).

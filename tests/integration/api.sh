@@ -250,7 +250,7 @@ for p in /.hidden /missing.js /js /../api.conf '/%2e%2e/api.conf'; do
 	grep -q secret out.json && pf_fail "$p served a hidden file"
 done
 pf_api_get /v1/config -o config.json
-pf_assert_eq "$(cat config.json)" '{"tile_url":"https://{s}.tile.example.org/{z}/{x}/{y}.png","tile_attribution":"© 测试","version":"'"$("$PF_API" --version | cut -d' ' -f2)"'"}' "/v1/config"
+pf_assert_eq "$(cat config.json)" '{"tile_url":"https://{s}.tile.example.org/{z}/{x}/{y}.png","tile_attribution":"© 测试","tile_crs":"wgs84","version":"'"$("$PF_API" --version | cut -d' ' -f2)"'"}' "/v1/config"
 
 # ---- bad inputs: the documented 4xx, as problem+json saying what was wrong ----
 while IFS='|' read -r path status fragment type; do
@@ -362,13 +362,14 @@ mark=$(stat -c %s api.log)
 printf 'body{}\n' >web/new.css
 pf_api_conf_write api.conf api.listen=127.0.0.1:1 api.max_staleness=2 api.query_cache=0 \
 	postgres.reconnect_max=2 api.cors_allow_origin=https://map.example.org \
-	web.tile_url='https://tiles.example.net/{z}/{x}/{y}.png'
+	web.tile_url='https://tiles.example.net/{z}/{x}/{y}.png' web.tile_crs=gcj02
 PF_API_URL=$first_url
 kill -HUP "$PF_API_PID"
 pf_wait_log api.log 'reload applied' 10 "$mark"
 tail -c +$(( mark + 1 )) api.log | grep -q '\[api\] listen changed (it takes a restart, not a reload); not applied' ||
 	pf_fail "the restart-only key was not named: $(tail -n 5 api.log)"
-grep -q '"tile_url":"https://tiles.example.net/{z}/{x}/{y}.png"' <(pf_api_get /v1/config) || pf_fail "tile_url not reloaded"
+grep -q '"tile_url":"https://tiles.example.net/{z}/{x}/{y}.png","tile_attribution":null,"tile_crs":"gcj02"' <(pf_api_get /v1/config) ||
+	pf_fail "tile_url and tile_crs not reloaded: $(pf_api_get /v1/config)"
 [[ $(pf_api_get / -D - -o /dev/null | grep -i '^content-security-policy') == *"img-src 'self' data: https://tiles.example.net;"* ]] ||
 	pf_fail "the page policy does not follow tile_url"
 pf_assert_eq "$(pf_api_get /new.css)" 'body{}' "a file added before the reload"

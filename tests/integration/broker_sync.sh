@@ -18,14 +18,8 @@ broker=(--host 127.0.0.1 --port "$PF_MQTT_PORT" --admin-user "$PF_DYNSEC_ADMIN"
 # parkfeed-3 stands in for a daemon publishing rejects (a second connection under a running
 # daemon's account would take over its session)
 sync() { ctl broker sync "${broker[@]}" --daemon parkfeed-1 --daemon parkfeed-2 --daemon parkfeed-3 "$@"; }
-# pw FILE USER: the password a credentials file hands over for USER
-pw() { awk -F, -v u="$2" '$2 == u { print $4 }' "$1"; }
-# as USER PASSWORD mosquitto_pub|mosquitto_sub ARGS...: a client of that account, MQTT 5
-as() {
-	local u=$1 p=$2 tool=$3
-	shift 3
-	"$tool" -h 127.0.0.1 -p "$PF_MQTT_PORT" -u "$u" -P "$p" -i "$u" -V 5 "$@"
-}
+pw() { pf_creds_pw "$@"; }
+as() { pf_mqtt_as "$@"; }
 obs() { printf '{"ts": "%s", "total": 100, "free": %s}' "$1" "$2"; }
 count() { pf_psql "SELECT count(*) FROM parking.occupancy WHERE lot_id = '$1'"; }
 dynsec_sum() { md5sum <"$PF_DYNSEC_FILE"; }

@@ -115,7 +115,8 @@ pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.occupancy_default WHERE $i
 pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.occupancy_p203105")" 1 "row moved"
 pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.occupancy")" 6 "nothing lost"
 "$PF_CTL" -d "$PF_PG_SUPER_CONNINFO" maintain --months-ahead "$months" >maintain.out
-pf_assert_eq "$(cat maintain.out)" "" "maintain again: nothing to do"
+grep -q created maintain.out && pf_fail "maintain again created something: $(cat maintain.out)"
+grep -qx 'partitions: none to create' maintain.out || pf_fail "maintain again: $(cat maintain.out)"
 # retention drops old months
 pf_psql "SELECT parking.create_occupancy_partition(date '2020-01-15')" >/dev/null
 "$PF_CTL" -d "$PF_PG_SUPER_CONNINFO" maintain --retain-months 12 >maintain.out

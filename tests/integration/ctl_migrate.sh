@@ -16,7 +16,8 @@ super_db() { echo "host=127.0.0.1 port=$PF_PG_PORT dbname=$1 user=${2:-postgres}
 expected=$(cd "$PF_SOURCE_DIR/schema" && ls [0-9][0-9][0-9]_*.sql | sed -E 's/^0*([0-9]+)_(.*)\.sql$/\1:\2/' | paste -sd,)
 latest=${expected##*,}
 latest=${latest%%:*}
-pf_assert_eq "$(cat again.out)" "schema at version $latest" "second migrate applies nothing"
+pf_assert_eq "$(cat again.out)" "schema at version $latest
+database TimeZone: Asia/Shanghai (unchanged)" "second migrate applies nothing"
 pf_assert_eq "$(pf_psql "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM
 	parking.schema_migrations")" "$expected" "versions recorded"
 
@@ -39,10 +40,32 @@ pf_assert_eq "$(pf_psql_as "$(super_db admindb)" "SELECT nspowner::regrole FROM 
 	WHERE nspname = 'parking'")" parkfeed_owner "schema owner"
 "$PF_CTL" -d "$(super_db admindb pf_admin)" maintain >/dev/null || pf_fail "maintain as pf_admin"
 
+# the database's TimeZone: set by the first migrate (Asia/Shanghai, or --timezone), as the
+# owner of the database; new sessions use it
+pf_assert_eq "$(pf_psql_as "$(super_db admindb pf_admin)" "SHOW timezone")" Asia/Shanghai \
+	"admindb TimeZone"
+"$PF_CTL" -d "$(super_db admindb pf_admin)" migrate --timezone UTC >tz.out 2>&1 ||
+	pf_fail "migrate --timezone UTC: $(cat tz.out)"
+grep -qx 'database TimeZone set to UTC (was Asia/Shanghai); new sessions use it' tz.out ||
+	pf_fail "migrate --timezone: $(cat tz.out)"
+pf_assert_eq "$(pf_psql_as "$(super_db admindb pf_admin)" "SHOW timezone")" UTC "admindb TimeZone now"
+set +e
+"$PF_CTL" -d "$(super_db admindb pf_admin)" migrate --timezone Mars/Olympus >tz.out 2>&1; rc=$?
+set -e
+pf_assert_eq "$rc" 1 "an unknown zone fails migrate"
+grep -q 'invalid value for parameter "TimeZone"' tz.out || pf_fail "unknown zone: $(cat tz.out)"
+# a migrator that does not own the database is told what to run, and migrate succeeds
+pf_psql "CREATE DATABASE notmine" >/dev/null
+pf_psql "CREATE ROLE pf_admin2 LOGIN CREATEROLE CREATEDB; GRANT CREATE ON DATABASE notmine TO pf_admin2" >/dev/null
+"$PF_CTL" -d "$(super_db notmine pf_admin2)" migrate >notmine.out 2>notmine.err ||
+	pf_fail "migrate by a non-owner: $(cat notmine.err)"
+grep -q '^parkfeedctl: warning: the database.s TimeZone is not set (must be owner of database notmine): its owner can run: ALTER DATABASE .notmine. SET timezone TO .Asia/Shanghai.$' \
+	notmine.err || pf_fail "non-owner TimeZone warning: $(cat notmine.err)"
+
 # roles are group roles
 pf_assert_eq "$(pf_psql "SELECT string_agg(rolname || ':' || rolcanlogin, ' ' ORDER BY rolname)
 	FROM pg_roles WHERE rolname LIKE 'parkfeed\_%'")" \
-	"parkfeed_district:false parkfeed_ingest:false parkfeed_operator:false parkfeed_owner:false parkfeed_reader:false" \
+	"parkfeed_district:false parkfeed_ingest:false parkfeed_maintainer:false parkfeed_operator:false parkfeed_owner:false parkfeed_reader:false" \
 	"group roles"
 # every table, view and view/table column an operator sees carries a comment; all owned by owner
 pf_assert_eq "$(pf_psql "SELECT string_agg(c.relname, ' ') FROM pg_class c
@@ -62,13 +85,13 @@ pf_assert_eq "$(pf_psql "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON
 pf_assert_eq "$(pf_psql "SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
 	JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'parking'
 	AND has_function_privilege('parkfeed_ingest', p.oid, 'EXECUTE')")" \
-	"freshness_counts ingest_occupancy ingest_rejected ingest_status" \
+	"freshness_counts ingest_occupancy ingest_rejected ingest_status schema_version" \
 	"parkfeed_ingest executes only these"
 
 # the CLI surface
 [[ $("$PF_CTL" --version) == "parkfeedctl "[0-9]* ]] || pf_fail "--version"
 for cmd in "" migrate maintain "lots" "lots import" "lots list" "lots show" "lots set-stage" \
-	"lots set" targets progress status limits "limits set"; do
+	"lots set" targets progress status limits "limits set" retention "retention set"; do
 	# shellcheck disable=SC2086
 	out=$("$PF_CTL" $cmd --help) || pf_fail "$cmd --help failed"
 	[[ $out == "usage: parkfeedctl"* ]] || pf_fail "$cmd --help: $out"

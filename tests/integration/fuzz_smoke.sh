@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang and runs each for 20 s from the seed corpora (fuzz/run.sh);
+# Builds the libFuzzer targets with clang and runs each for 10 s from the seed corpora (fuzz/run.sh);
 # a crash, leak or broken invariant fails the test. Skipped where clang cannot link a fuzzer.
 set -euo pipefail
 source "$PF_SOURCE_DIR/tests/lib/env.sh"
@@ -16,7 +16,7 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined probe.c -o probe >probe.log 2>&1;
 fi
 
 rc=0
-CC=$cc PF_FUZZ_BUILD_DIR=$PF_TMP/fuzz-build "$PF_SOURCE_DIR/fuzz/run.sh" "${PF_FUZZ_SECONDS:-20}" \
+CC=$cc PF_FUZZ_BUILD_DIR=$PF_TMP/fuzz-build "$PF_SOURCE_DIR/fuzz/run.sh" "${PF_FUZZ_SECONDS:-10}" \
 	>run.out 2>&1 || rc=$?
 cat run.out
 if (( rc != 0 )); then

@@ -3,7 +3,8 @@
 # `systemd-analyze verify`. debian/ builds (dpkg-buildpackage -us -uc -b, in a copy of the
 # source tree so the checkout stays clean) a package that lintian passes (error, warning and
 # info tags; debian/parkfeed.lintian-overrides explains each override), holding every
-# program, unit, manual page and configuration file of the tree, with hardened programs whose
+# program, unit, manual page and configuration file of the tree, the web page (its libraries
+# relative links into the libjs-* packages it depends on), with hardened programs whose
 # debug symbols are in parkfeed-dbgsym, the version of the source, and a preinst that knows
 # the highest schema it ships.
 #
@@ -104,6 +105,13 @@ done
 for f in "$src"/schema/[0-9][0-9][0-9]_*.sql; do
 	expect+=("/usr/share/parkfeed/schema/$(basename "$f")")
 done
+# parkfeed-api's web page: every file of web/, and links to the libjs-* libraries it uses
+# (cmake/web.cmake names them).
+while IFS= read -r f; do
+	expect+=("/usr/share/parkfeed/web/${f#"$src"/web/}")
+done < <(find "$src/web" -type f)
+vendor=$(sed -n 's/^set(PF_WEB_VENDOR "\(.*\)")$/\1/p' "$src/cmake/web.cmake" | tr '|' ' ')
+[[ -n $vendor ]] || pf_fail "no PF_WEB_VENDOR in cmake/web.cmake"
 for f in "${expect[@]}" "${conffiles[@]}"; do
 	grep -qx -- "$f" "$PF_TMP/contents" || pf_fail "$f is not in the package"
 done
@@ -111,8 +119,23 @@ grep -q '^/usr/local' "$PF_TMP/contents" && pf_fail "the package installs under 
 pf_assert_eq "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles | sort)" \
 	"$(printf '%s\n' "${conffiles[@]}" | sort)" "conffiles"
 depends=$(dpkg-deb -f "$deb" Depends)
-for dep in libc6 libmosquitto1 libpq5 libuv1 libmicrohttpd12 libjansson4 libinih1 systemd; do
+for dep in libc6 libmosquitto1 libpq5 libuv1 libmicrohttpd12 libjansson4 libinih1 systemd \
+	libjs-leaflet libjs-chart.js; do
 	[[ $depends == *"$dep"* ]] || pf_fail "Depends lacks $dep: $depends"
+done
+# The libraries are relative links (Debian policy) that land in the package depended on.
+for lib in $vendor; do
+	link=/usr/share/parkfeed/web/vendor/$lib
+	target=$(dpkg-deb -c "$deb" | awk -v l=".$link" '$6 == l && $7 == "->" {print $8}')
+	[[ -n $target && $target != /* ]] || pf_fail "$link is not a relative link in the package: [$target]"
+	resolved=$(realpath -m "$(dirname "$link")/$target")
+	pf_assert_eq "$resolved" "/usr/share/javascript/$lib" "where $link leads"
+	owner=${lib%%/*}
+	[[ $owner == chart.js ]] && owner=libjs-chart.js || owner=libjs-$owner
+	if dpkg-query -W -f='${Status}' "$owner" 2>/dev/null | grep -q 'ok installed'; then
+		dpkg -S "$resolved" 2>/dev/null | grep -q "^$owner: " ||
+			pf_fail "$resolved does not belong to $owner: $(dpkg -S "$resolved" 2>&1)"
+	fi
 done
 new_schema=$(cd "$src/schema" && ls [0-9][0-9][0-9]_*.sql | cut -c1-3 | sort | tail -n 1)
 dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./preinst >"$PF_TMP/preinst"
@@ -280,7 +303,7 @@ IFS=: read -r _ _ _ _ _ home shell < <(getent passwd parkfeed) || pf_fail "no us
 pf_assert_eq "$home $shell" "/var/lib/parkfeed /usr/sbin/nologin" "home and shell of parkfeed"
 pf_assert_eq "$(stat -c '%U:%G %a' /var/lib/parkfeed)" "parkfeed:parkfeed 750" "/var/lib/parkfeed"
 pf_assert_eq "$(stat -c '%U %a' /etc/parkfeed/credentials)" "root 700" "credentials directory"
-for f in mqtt-password pg-password; do
+for f in mqtt-password pg-password pg-maintain-password api-pg-password; do
 	pf_assert_eq "$(stat -c '%U %a %s' /etc/parkfeed/credentials/$f)" "root 600 0" "$f"
 done
 for u in "${units[@]}"; do

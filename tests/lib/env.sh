@@ -25,7 +25,7 @@
 #   PostgreSQL: pf_pg_start pf_pg_stop pf_pg_start_again pf_pg_restart pf_pg_migrate
 #               pf_psql pf_psql_as pf_wait_sql
 #   mosquitto:  pf_mqtt_start pf_mqtt_stop pf_mqtt_start_again pf_mqtt_restart pf_pub pf_pub_file
-#               pf_dynsec_plugin pf_dynsec_init
+#               pf_dynsec_plugin pf_dynsec_init pf_creds_pw pf_mqtt_as
 #   parkfeedd:  pf_conf_write pf_daemon_start pf_daemon_stop pf_daemon_kill pf_daemon_log_mark
 #               pf_daemon_wait_log
 #   metrics:    pf_scrape pf_metric pf_wait_metric pf_wait_health (at $PF_METRICS_URL)
@@ -655,6 +655,17 @@ pf_dynsec_init() {
 	(umask 077 && printf '%s\n' "$pw" >"$PF_DYNSEC_ADMIN_PASSWORD_FILE")
 	PF_DYNSEC_CONF=("allow_anonymous false" "plugin $plugin" "plugin_opt_config_file $PF_DYNSEC_FILE")
 	export PF_DYNSEC_FILE PF_DYNSEC_ADMIN PF_DYNSEC_ADMIN_PASSWORD_FILE
+}
+
+# pf_creds_pw FILE USER: the password a credentials CSV of parkfeedctl broker hands over for USER.
+pf_creds_pw() { awk -F, -v u="$2" '$2 == u { print $4 }' "$1"; }
+
+# pf_mqtt_as USER PASSWORD TOOL [ARGS...]: mosquitto_pub, _sub or _rr as that account, with the
+# client id the plugin binds to it (USER), MQTT 5 (a refused publish then says so).
+pf_mqtt_as() {
+	local u=$1 p=$2 tool=$3
+	shift 3
+	"$tool" -h 127.0.0.1 -p "$PF_MQTT_PORT" -u "$u" -P "$p" -i "$u" -V 5 "$@"
 }
 
 # ---------------------------------------------------------------------------------------

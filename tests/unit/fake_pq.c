@@ -22,6 +22,7 @@
 #include <libpq-fe.h>
 
 #include "fake_pq.h"
+#include "pf_version.h"
 
 struct fake_server fake;
 
@@ -237,6 +238,10 @@ static bool process_one(PGconn *c)
 
 			r->ntuples = 1;
 			r->nfields = 1;
+			if (strcmp(it->name, "schema_version") == 0)
+				snprintf(r->values[0], sizeof(r->values[0]), "%d",
+					 fake.schema_version ? fake.schema_version
+							     : PF_SCHEMA_VERSION);
 			answer(c, r);
 		} else {
 			answer(c, run_query(it, pending, &npending, &failed));
@@ -379,12 +384,12 @@ int PQsendQueryParams(PGconn *c, const char *command, int nParams, const Oid *pa
 		      const char *const *paramValues, const int *paramLengths,
 		      const int *paramFormats, int resultFormat)
 {
-	(void)command;
 	(void)paramTypes;
 	(void)paramLengths;
 	(void)paramFormats;
 	(void)resultFormat;
-	return queue(c, IT_PARAMS, "", nParams, paramValues);
+	return queue(c, IT_PARAMS, strstr(command, "schema_version") ? "schema_version" : "",
+		     nParams, paramValues);
 }
 
 int PQsendPrepare(PGconn *c, const char *stmtName, const char *query, int nParams,

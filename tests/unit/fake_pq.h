@@ -23,6 +23,7 @@ struct fake_server {
 	int fail_connect_left; /* this many connection attempts fail */
 	int transient_left;    /* this many ingest calls fail with SQLSTATE 42501 */
 	int hang_conns;	       /* the first n connections never answer a transaction */
+	int schema_version;    /* what parking.schema_version() answers; 0: this build's */
 
 	/* transactions in flight when the fault fired, as the test measures them */
 	int (*inflight_probe)(void);

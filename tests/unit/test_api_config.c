@@ -105,6 +105,8 @@ static void test_refusals(void **state)
 		{"[postgres]\nstatement_timeout_ms = 50\n",
 		 ":2: [postgres] statement_timeout_ms: 50 "
 		 "is out of range (100..600000)"},
+		{"[web]\ntile_crs = bd09\n",
+		 ":2: [web] tile_crs: \"bd09\" is not allowed (allowed: wgs84, gcj02)"},
 		{"[log]\nlevel = loud\n",
 		 ":2: [log] level: \"loud\" is not allowed (allowed: debug, "
 		 "info, notice, warning, error)"},
@@ -122,6 +124,14 @@ static void test_refusals(void **state)
 		load_text("[api]\nlisten = [::1]:8080\ncors_allow_origin = https://a.example, "
 			  "http://b.example:8000\ntrusted_proxies = 10.0.0.0/8, ::1\n"
 			  "[web]\ntile_url = https://{s}.tile.example.org/{z}/{x}/{y}.png\n",
+			  err, sizeof(err)),
+		0);
+	/* Tianditu: the key in the query, CGCS2000 (the page takes it as WGS-84). */
+	assert_int_equal(
+		load_text("[web]\ntile_url = https://t0.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&"
+			  "REQUEST=GetTile&VERSION=1.0.0&LAYER=vec&STYLE=default&TILEMATRIXSET=w&"
+			  "FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=0123abcd\n"
+			  "tile_crs = wgs84\n",
 			  err, sizeof(err)),
 		0);
 }

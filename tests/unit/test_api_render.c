@@ -191,10 +191,9 @@ static void test_districts_and_entities(void **state)
 			    "{\"type\":\"about:blank\",\"title\":\"Bad Request\",\"status\":400,"
 			    "\"detail\":\"limit \\\"x\\\" is not a whole number\"}");
 	pf_buf_free(&b);
-	render__config(&b, "", "© OSM", "1.0");
-	assert_string_equal(
-		render_str(&b),
-		"{\"tile_url\":null,\"tile_attribution\":\"© OSM\",\"version\":\"1.0\"}");
+	render__config(&b, "", "© OSM", "gcj02", "1.0");
+	assert_string_equal(render_str(&b), "{\"tile_url\":null,\"tile_attribution\":\"© OSM\","
+					    "\"tile_crs\":\"gcj02\",\"version\":\"1.0\"}");
 	pf_buf_free(&b);
 	rc__unref(&s->rc);
 }

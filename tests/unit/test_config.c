@@ -355,7 +355,8 @@ static void test_unknown_section_and_key(void **state)
 		     ":3: [mqt]: unknown section (did you mean [mqtt]?)");
 	expect_error("; c\n[database]\n",
 		     ":2: [database]: unknown section (allowed: [mqtt], [postgres], [ingest], "
-		     "[spool], [log], [metrics], [systemd], [aliases], [broker], [feed])");
+		     "[spool], [log], [metrics], [systemd], [maintain], [aliases], [broker], "
+		     "[feed])");
 	expect_error("[mqtt]\nhots = x\n", ":2: [mqtt] hots: unknown key (did you mean host?)");
 	expect_error("[mqtt]\nKeepalive = 5\n",
 		     ":2: [mqtt] Keepalive: unknown key (did you mean keepalive?)");

@@ -22,6 +22,7 @@
 #include "fake_pq.h"
 #include "pf_log.h"
 #include "pf_record.h"
+#include "pf_version.h"
 #include "writer.h"
 
 #define RECORDS 120	/* in the spool: 24 batches of 5 */
@@ -37,7 +38,8 @@ struct run {
 	uv_timer_t server, deadline, ticker;
 	char dir[64];
 	int appended; /* records in the spool so far */
-	int expect;   /* keys the server must end with */
+	uint64_t started_ms;
+	int expect; /* keys the server must end with */
 	bool timed_out;
 	int max_inflight; /* seen during the run */
 };
@@ -45,6 +47,11 @@ struct run {
 static struct run *current;
 static uint64_t last_stalls;	 /* the writer's stall count at the end of the last run */
 static bool health_said_stalled; /* /healthz would have said "writer stalled" meanwhile */
+/* A schema of the wrong version until this many ms into the run (0: none), and what was
+ * seen before it was put right. */
+static uint64_t schema_fix_after_ms;
+static int keys_before_fix = -1;
+static char health_before_fix[200];
 
 static int inflight_probe(void)
 {
@@ -96,6 +103,16 @@ static void on_server(uv_timer_t *t)
 
 	if (inflight > r->max_inflight)
 		r->max_inflight = inflight;
+	if (schema_fix_after_ms && fake.schema_version &&
+	    uv_now(&r->loop) - r->started_ms >= schema_fix_after_ms) {
+		struct pf_figures f = {0};
+
+		pf_writer_figures(&r->w, &f);
+		f.broker_up = true;
+		pf_health_eval(&f, health_before_fix, sizeof(health_before_fix));
+		keys_before_fix = fake.n_keys;
+		fake.schema_version = 0; /* migrated */
+	}
 	fake_server_tick();
 	/* The late records arrive once the writer is under way. */
 	if (r->appended < RECORDS && fake.commits >= 3) {
@@ -164,6 +181,7 @@ static void run_once(int stall_timeout, const char *poison_lot, int poison_at, i
 	append(r, 0, RECORDS - LATE_RECORDS, poison_lot, poison_at);
 
 	assert_int_equal(uv_loop_init(&r->loop), 0);
+	r->started_ms = uv_now(&r->loop);
 	assert_int_equal(pf_writer_init(&r->w, &r->loop, &r->cfg, r->sp, &wcb, r), 0);
 	uv_timer_init(&r->loop, &r->server);
 	uv_timer_init(&r->loop, &r->deadline);
@@ -329,6 +347,34 @@ static void test_stall_detected(void **state)
 	assert_true(health_said_stalled);
 }
 
+/* A schema of another version: nothing is written, /healthz says why, and once the schema is
+ * right the next connection writes everything. */
+static void check_schema_mismatch(int version, const char *says)
+{
+	fake_server_reset();
+	fake.schema_version = version;
+	keys_before_fix = -1;
+	schema_fix_after_ms = 400;
+	run_once(0, NULL, -1, 0);
+	schema_fix_after_ms = 0;
+	assert_int_equal(keys_before_fix, 0);
+	if (!strstr(health_before_fix, says))
+		fail_msg("/healthz said [%s], not [%s]", health_before_fix, says);
+	assert_true(fake.connects >= 2);
+}
+
+static void test_schema_older(void **state)
+{
+	(void)state;
+	check_schema_mismatch(PF_SCHEMA_VERSION - 1, "run parkfeedctl migrate");
+}
+
+static void test_schema_newer(void **state)
+{
+	(void)state;
+	check_schema_mismatch(PF_SCHEMA_VERSION + 1, "upgrade parkfeedd");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +388,8 @@ int main(void)
 		cmocka_unit_test(test_transient_error_retried),
 		cmocka_unit_test(test_connect_fails_retried),
 		cmocka_unit_test(test_stall_detected),
+		cmocka_unit_test(test_schema_older),
+		cmocka_unit_test(test_schema_newer),
 	};
 
 	pf_log_init("test_writer", PF_LOG_ERR);

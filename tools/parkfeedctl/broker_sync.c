@@ -23,8 +23,7 @@
 #define PROGRESS_MS 10000
 
 struct sync_stats {
-	size_t lots, lots_enabled, commands, messages, failures;
-	int64_t started_ms;
+	size_t commands, messages, failures;
 };
 
 static int64_t now_ms(void)
@@ -221,92 +220,115 @@ static int run_plan(struct ctl_dynsec *d, const struct pf_dynsec_plan *p, struct
 	return 0;
 }
 
-static void summary(const struct pf_dynsec_plan *p, const struct sync_stats *st,
-		    const struct ctl_broker *b, bool dry)
+void ctl__sync_summary(const struct ctl_sync *s, const struct ctl_broker_args *a, const char *tail)
 {
+	const struct pf_dynsec_plan *p = &s->plan;
+
 	fprintf(stderr,
-		"parkfeedctl: broker sync%s: %zu registered lots (%zu retired), %zu daemon "
+		"parkfeedctl: broker sync%s%s: %zu registered lots (%zu retired), %zu daemon "
 		"account(s), prefix %s: %s %zu, enabled %zu, disabled %zu, repaired %zu, unchanged "
-		"%zu",
-		dry ? " --dry-run" : "", st->lots, st->lots - st->lots_enabled, b->n_daemons,
-		b->prefix, dry ? "would create" : "created", p->created, p->enabled, p->disabled,
-		p->repaired, p->unchanged);
-	if (dry)
-		fprintf(stderr, "; %zu command(s) planned, nothing changed\n", p->n_steps);
-	else
-		fprintf(stderr, "; %zu command(s) in %zu message(s), %.1f s%s\n", st->commands,
-			st->messages, (double)(now_ms() - st->started_ms) / 1000.0,
-			st->failures ? ", with failures (see above)" : "");
+		"%zu; %s\n",
+		a->offline ? " --offline" : "", a->dry_run ? " --dry-run" : "", s->want.n_lots,
+		s->retired, a->broker.n_daemons, a->broker.prefix,
+		a->dry_run ? "would create" : "created", p->created, p->enabled, p->disabled,
+		p->repaired, p->unchanged, tail);
 }
 
-static int execute(struct ctl_broker_args *a, struct ctl_dynsec *d, const PGresult *reg,
-		   struct sync_stats *st)
+double ctl__sync_seconds(const struct ctl_sync *s)
 {
-	struct pf_dynsec_want w = {0};
-	struct pf_dynsec_plan plan = {0};
+	return (double)(now_ms() - s->started_ms) / 1000.0;
+}
+
+int ctl__sync_begin(const struct ctl_opts *o, const struct ctl_broker_args *a, struct ctl_sync *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->started_ms = now_ms();
+	if (!(s->conn = ctl__connect(o)) || !(s->registry = read_registry(s->conn)))
+		return 1;
+	if (want_from(&s->want, s->registry, &a->broker, &s->lots, &s->enabled) < 0) {
+		ctl__err("out of memory");
+		return 1;
+	}
+	for (size_t i = 0; i < s->want.n_lots; i++)
+		s->retired += !s->want.lot_enabled[i];
+	return 0;
+}
+
+int ctl__sync_plan(struct ctl_sync *s, const struct ctl_broker_args *a, const json_t *clients,
+		   const json_t *roles)
+{
+	char tail[100];
+
+	if (pf_dynsec_plan_build(&s->plan, &s->want, clients, roles, ctl__broker_password, NULL) <
+	    0) {
+		ctl__err("broker sync: cannot plan: the plugin's account lists are malformed, or "
+			 "out of memory");
+		return 1;
+	}
+	for (size_t i = 0; i < s->plan.n_conflicts; i++)
+		ctl__err("broker sync: %s", s->plan.conflicts[i]);
+	if (!a->dry_run)
+		return 0;
+	for (size_t i = 0; i < s->plan.n_steps; i++)
+		printf("%s\n", s->plan.steps[i].what);
+	snprintf(tail, sizeof(tail), "%zu command(s) planned, nothing changed", s->plan.n_steps);
+	ctl__sync_summary(s, a, tail);
+	return fflush(stdout) != 0 || s->plan.n_conflicts > 0;
+}
+
+void ctl__sync_end(struct ctl_sync *s)
+{
+	pf_dynsec_plan_free(&s->plan);
+	PQclear(s->registry);
+	PQfinish(s->conn);
+	free(s->lots);
+	free(s->enabled);
+	memset(s, 0, sizeof(*s));
+}
+
+static int execute(struct ctl_broker_args *a, struct ctl_dynsec *d, struct ctl_sync *s)
+{
+	struct sync_stats st = {0};
 	json_t *clients = NULL, *roles = NULL;
 	struct ctl_creds creds = {0};
-	const char **lots = NULL;
-	bool *enabled = NULL;
+	char tail[200];
 	int rc = 1;
 
-	if (want_from(&w, reg, &a->broker, &lots, &enabled) < 0) {
-		ctl__err("out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < w.n_lots; i++)
-		st->lots_enabled += w.lot_enabled[i];
-	st->lots = w.n_lots;
 	if (read_broker(d, &clients, &roles) < 0)
 		goto out;
-	if (pf_dynsec_plan_build(&plan, &w, clients, roles, ctl__broker_password, NULL) < 0) {
-		ctl__err("broker sync: cannot plan: the broker's account lists are malformed, or "
-			 "out of memory");
+	if ((rc = ctl__sync_plan(s, a, clients, roles)) != 0 || a->dry_run)
+		goto out;
+	if (ctl__creds_open(&creds, a->credentials_out) < 0) {
+		rc = 1;
 		goto out;
 	}
-	for (size_t i = 0; i < plan.n_conflicts; i++)
-		ctl__err("broker sync: %s", plan.conflicts[i]);
-	if (a->dry_run) {
-		for (size_t i = 0; i < plan.n_steps; i++)
-			printf("%s\n", plan.steps[i].what);
-		rc = fflush(stdout) != 0;
-	} else if (ctl__creds_open(&creds, a->credentials_out) == 0) {
-		rc = run_plan(d, &plan, &creds, st) < 0;
-		ctl__creds_close(&creds);
-	}
-	summary(&plan, st, &a->broker, a->dry_run);
-	rc |= plan.n_conflicts > 0 || st->failures > 0;
+	rc = run_plan(d, &s->plan, &creds, &st) < 0;
+	ctl__creds_close(&creds);
+	snprintf(tail, sizeof(tail), "%zu command(s) in %zu message(s), %.1f s%s", st.commands,
+		 st.messages, ctl__sync_seconds(s),
+		 st.failures ? ", with failures (see above)" : "");
+	ctl__sync_summary(s, a, tail);
+	rc |= s->plan.n_conflicts > 0 || st.failures > 0;
 out:
-	pf_dynsec_plan_free(&plan);
 	json_decref(clients);
 	json_decref(roles);
-	free(lots);
-	free(enabled);
 	return rc;
 }
 
 int ctl__broker_sync(const struct ctl_opts *o, struct ctl_broker_args *a)
 {
-	struct sync_stats st = {.started_ms = now_ms()};
 	struct ctl_dynsec *d = NULL;
-	PGresult *reg = NULL;
-	PGconn *conn;
+	struct ctl_sync s;
 	int rc;
 
-	if (a->credentials_out && a->dry_run) {
-		ctl__err("broker sync: --dry-run creates no account, so no --credentials-out");
-		return 2;
-	}
 	if ((rc = ctl__broker_admin(a)) != 0)
 		return rc;
-	conn = ctl__connect(o);
-	if (!conn)
-		return 1;
-	rc = (reg = read_registry(conn)) ? ctl__broker_connect(a, &d) : 1;
+	rc = ctl__sync_begin(o, a, &s);
 	if (rc == 0)
-		rc = execute(a, d, reg, &st);
+		rc = ctl__broker_connect(a, &d);
+	if (rc == 0)
+		rc = execute(a, d, &s);
 	ctl__dynsec_close(d);
-	PQclear(reg);
-	PQfinish(conn);
+	ctl__sync_end(&s);
 	return rc;
 }

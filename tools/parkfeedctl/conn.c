@@ -124,9 +124,19 @@ static void notice_cb(void *arg, const char *msg)
 	(void)msg; /* NOTICEs from idempotent DDL (IF NOT EXISTS) are noise for operators */
 }
 
-static PGconn *open_conn(const char *conninfo, const char *password, int connect_timeout)
+/* The session's zone: [ingest] local_timezone of -c FILE, else Asia/Shanghai. */
+static char session_zone[160] = "Asia/Shanghai";
+
+const char *ctl__session_zone(void)
 {
-	const char *kw[8], *val[8];
+	return session_zone;
+}
+
+/* user, when given, overrides the conninfo's (libpq: the last value of a keyword wins). */
+static PGconn *open_conn(const char *conninfo, const char *user, const char *password,
+			 int connect_timeout)
+{
+	const char *kw[9], *val[9];
 	char timeout[16];
 	int n = 0;
 
@@ -138,6 +148,8 @@ static PGconn *open_conn(const char *conninfo, const char *password, int connect
 	}
 	if (conninfo)
 		kw[n] = "dbname", val[n++] = conninfo;
+	if (user && *user)
+		kw[n] = "user", val[n++] = user;
 	if (password)
 		kw[n] = "password", val[n++] = password;
 	kw[n] = NULL, val[n] = NULL;
@@ -147,57 +159,67 @@ static PGconn *open_conn(const char *conninfo, const char *password, int connect
 PGconn *ctl__connect(const struct ctl_opts *o)
 {
 	struct pf_config cfg;
-	char err[512], tz[160];
+	char err[512];
 	char *password = NULL;
 	const char *source = "the PG* environment";
-	const char *zone = "Asia/Shanghai";
+	const char *section = o->maintain_login ? "maintain" : "postgres";
+	const char *conninfo, *user = NULL, *password_file;
 	PGconn *conn;
 	PGresult *res;
 
 	pf_config_init(&cfg);
 	if (o->conninfo) {
 		source = "-d";
-		conn = open_conn(o->conninfo, NULL, 0);
+		conn = open_conn(o->conninfo, NULL, NULL, 0);
 	} else if (o->config) {
 		if (pf_config_load(&cfg, o->config, err, sizeof(err)) < 0) {
 			ctl__err("%s", err);
 			pf_config_free(&cfg);
 			return NULL;
 		}
-		if (cfg.postgres.password_file && *cfg.postgres.password_file) {
-			password =
-				pf_config_read_secret(cfg.postgres.password_file, err, sizeof(err));
+		conninfo = cfg.postgres.conninfo;
+		password_file = cfg.postgres.password_file;
+		if (o->maintain_login) {
+			if (*cfg.maintain.conninfo)
+				conninfo = cfg.maintain.conninfo;
+			user = cfg.maintain.user;
+			password_file = cfg.maintain.password_file;
+		}
+		if (password_file && *password_file) {
+			password = pf_config_read_secret(password_file, err, sizeof(err));
 			if (!password) {
-				ctl__err("[postgres] password_file: %s", err);
+				ctl__err("[%s] password_file: %s", section, err);
 				pf_config_free(&cfg);
 				return NULL;
 			}
 		}
 		source = o->config;
 		if (cfg.ingest.local_timezone && *cfg.ingest.local_timezone)
-			zone = cfg.ingest.local_timezone;
-		conn = open_conn(cfg.postgres.conninfo, password, cfg.postgres.connect_timeout);
+			snprintf(session_zone, sizeof(session_zone), "%s",
+				 cfg.ingest.local_timezone);
+		conn = open_conn(conninfo, user, password, cfg.postgres.connect_timeout);
 		if (password) {
 			explicit_bzero(password, strlen(password));
 			free(password);
 		}
 	} else {
-		conn = open_conn(NULL, NULL, 0);
+		conn = open_conn(NULL, NULL, NULL, 0);
 	}
 	if (!conn || PQstatus(conn) != CONNECTION_OK) {
 		ctl__err(
-			"cannot connect to PostgreSQL (from %s): %s; check -d CONNINFO, -c FILE or "
+			"cannot connect to PostgreSQL (from %s%s): %s; check -d CONNINFO, -c FILE or "
 			"PGHOST/PGDATABASE/PGUSER",
-			source, conn ? PQerrorMessage(conn) : "out of memory");
+			source,
+			o->config && !o->conninfo && o->maintain_login ? ", [maintain]" : "",
+			conn ? PQerrorMessage(conn) : "out of memory");
 		PQfinish(conn);
 		pf_config_free(&cfg);
 		return NULL;
 	}
 	PQsetNoticeProcessor(conn, notice_cb, NULL);
 	/* Input and output times without an offset are the bureau's local time. */
-	snprintf(tz, sizeof(tz), "%s", zone);
 	{
-		const char *p[1] = {tz};
+		const char *p[1] = {session_zone};
 
 		res = ctl__exec(conn, "setting the time zone",
 				"SELECT pg_catalog.set_config('TimeZone', $1, false)", 1, p);
@@ -226,6 +248,63 @@ int ctl__emit(struct pf_buf *b)
 		return -1;
 	}
 	return 0;
+}
+
+int ctl__show_query(const struct ctl_opts *o, int argc, char **argv, const char *what,
+		    const char *sql, const bool *right_align)
+{
+	static const struct option longopts[] = {
+		{"format", required_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
+	enum ctl_format fmt = CTL_FMT_TABLE;
+	PGconn *conn;
+	PGresult *res;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		if (c != 'f') {
+			ctl__err("%s: unknown option %s; see parkfeedctl %.*s --help", what,
+				 argv[optind - 1], (int)strcspn(what, " "), what);
+			return 2;
+		}
+		if (ctl__parse_format(optarg, false, &fmt) < 0) {
+			ctl__err("%s: --format is table, csv or json, not '%s'", what, optarg);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		ctl__err("%s: unexpected argument '%s'", what, argv[optind]);
+		return 2;
+	}
+	conn = ctl__connect(o);
+	if (!conn)
+		return 1;
+	res = ctl__exec(conn, what, sql, 0, NULL);
+	rc = res && ctl__print_result(res, fmt, right_align) == 0 ? 0 : 1;
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+int ctl__show_or_set(const struct ctl_opts *o, int argc, char **argv, const char *usage,
+		     int (*show)(const struct ctl_opts *, int, char **),
+		     int (*set)(const struct ctl_opts *, int, char **))
+{
+	if (ctl__wants_help(argc, argv)) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (argc < 2 || argv[1][0] == '-')
+		return show(o, argc, argv);
+	if (strcmp(argv[1], "show") == 0)
+		return show(o, argc - 1, argv + 1);
+	if (strcmp(argv[1], "set") == 0)
+		return set(o, argc - 1, argv + 1);
+	ctl__err("%s: unknown subcommand '%s'; see parkfeedctl %s --help", argv[0], argv[1],
+		 argv[0]);
+	return 2;
 }
 
 bool ctl__wants_help(int argc, char **argv)

@@ -13,7 +13,11 @@
 struct ctl_opts {
 	const char *conninfo; /* -d */
 	const char *config;   /* -c */
+	bool maintain_login;  /* with -c: connect as [maintain] says, not [postgres] */
 };
+
+/* Serialises migrate and maintain runs on one database (two at once: the second waits). */
+#define CTL_LOCK_KEY "7305710165218238470"
 
 /* One schema/NNN_name.sql file, embedded at build time (schema_sql.c, generated). */
 struct ctl_migration {
@@ -26,6 +30,9 @@ extern const size_t ctl_n_migrations;
 
 /* conn.c */
 PGconn *ctl__connect(const struct ctl_opts *o);
+/* The session's time zone, set by ctl__connect: -c FILE's [ingest] local_timezone or
+ * Asia/Shanghai. */
+const char *ctl__session_zone(void);
 /* "parkfeedctl: " + message on one line, to stderr. */
 void ctl__err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a failed result (primary message and hint) on one line, with a prefix. */
@@ -46,6 +53,14 @@ const char *ctl__actor(void);
 const char *ctl__val(const PGresult *res, int row, int col);
 /* Write a rendered buffer to stdout; 0 or -1 (reported). */
 int ctl__emit(struct pf_buf *b);
+/* COMMAND [show] [--format table|csv|json]: run one query and print its rows; what ("limits
+ * show") names it in errors, its first word the command whose --help to see. */
+int ctl__show_query(const struct ctl_opts *o, int argc, char **argv, const char *what,
+		    const char *sql, const bool *right_align);
+/* COMMAND [show] [OPTIONS] | COMMAND set [OPTIONS] (limits, retention): --help prints usage. */
+int ctl__show_or_set(const struct ctl_opts *o, int argc, char **argv, const char *usage,
+		     int (*show)(const struct ctl_opts *, int, char **),
+		     int (*set)(const struct ctl_opts *, int, char **));
 /* getopt_long loop helper: does argv hold --help or -h among its options? */
 bool ctl__wants_help(int argc, char **argv);
 /* Parse a decimal integer in [lo, hi]; 0 or -1. */
@@ -84,6 +99,7 @@ int ctl_progress(const struct ctl_opts *o, int argc, char **argv);
 int ctl_status(const struct ctl_opts *o, int argc, char **argv);
 int ctl_access(const struct ctl_opts *o, int argc, char **argv);
 int ctl_limits(const struct ctl_opts *o, int argc, char **argv);
+int ctl_retention(const struct ctl_opts *o, int argc, char **argv);
 int ctl_broker(const struct ctl_opts *o, int argc, char **argv);
 
 /* The broker and its dynamic-security admin account (broker.c, dynsec_mqtt.c). */

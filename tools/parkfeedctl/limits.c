@@ -31,37 +31,10 @@ static const char limits_usage[] =
 
 static int limits_show(const struct ctl_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"format", required_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
-	};
 	static const bool right[] = {false, true, true};
-	enum ctl_format fmt = CTL_FMT_TABLE;
-	PGconn *conn;
-	PGresult *res;
-	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-		if (c != 'f') {
-			ctl__err("limits show: unknown option %s; see parkfeedctl limits --help",
-				 argv[optind - 1]);
-			return 2;
-		}
-		if (ctl__parse_format(optarg, false, &fmt) < 0) {
-			ctl__err("limits show: --format is table, csv or json, not '%s'", optarg);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		ctl__err("limits show: unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
-	conn = ctl__connect(o);
-	if (!conn)
-		return 1;
-	res = ctl__exec(
-		conn, "limits show",
+	return ctl__show_query(
+		o, argc, argv, "limits show",
 		"WITH l AS (SELECT * FROM parking.ingest_limits), "
 		"u AS (SELECT count(*) AS n_all, count(*) FILTER (WHERE created_at > "
 		"      now() - interval '1 hour') AS n_hour "
@@ -91,11 +64,7 @@ static int limits_show(const struct ctl_opts *o, int argc, char **argv)
 		"                'never'), NULL FROM l "
 		"UNION ALL SELECT 'changed', to_char(l.changed_at, "
 		"       'YYYY-MM-DD HH24:MI:SSOF') || ' by ' || l.changed_by, NULL FROM l",
-		0, NULL);
-	rc = res && ctl__print_result(res, fmt, right) == 0 ? 0 : 1;
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
+		right);
 }
 
 /* The lot caps (004) and the bounds (008) are two functions; one transaction sets both. */
@@ -180,16 +149,5 @@ static int limits_set(const struct ctl_opts *o, int argc, char **argv)
 
 int ctl_limits(const struct ctl_opts *o, int argc, char **argv)
 {
-	if (ctl__wants_help(argc, argv)) {
-		fputs(limits_usage, stdout);
-		return 0;
-	}
-	if (argc < 2 || argv[1][0] == '-')
-		return limits_show(o, argc, argv);
-	if (strcmp(argv[1], "show") == 0)
-		return limits_show(o, argc - 1, argv + 1);
-	if (strcmp(argv[1], "set") == 0)
-		return limits_set(o, argc - 1, argv + 1);
-	ctl__err("limits: unknown subcommand '%s'; see parkfeedctl limits --help", argv[1]);
-	return 2;
+	return ctl__show_or_set(o, argc, argv, limits_usage, limits_show, limits_set);
 }

@@ -17,9 +17,12 @@ static const char usage[] =
 	"Times without an offset are Asia/Shanghai (or [ingest] local_timezone of -c FILE).\n"
 	"\n"
 	"Commands:\n"
-	"  migrate                           create or upgrade the schema and roles\n"
-	"  maintain [--months-ahead N] [--months-back N] [--retain-months N]\n"
-	"                                    create (and drop) monthly occupancy partitions\n"
+	"  migrate [--timezone ZONE]         create or upgrade the schema and roles\n"
+	"  maintain [--retain-months N] [--months-ahead N] [--months-back N]\n"
+	"                                    partitions, rollups and retention\n"
+	"  retention [show] [--format table|csv|json]\n"
+	"                                    how long raw occupancy and rejects are kept\n"
+	"  retention set [--raw-months N|forever] [--rejected-days N|forever]\n"
 	"  lots import [--dry-run] FILE.csv  register or update lots from a CSV ledger\n"
 	"  lots list [--district D] [--stage S] [--format table|csv|json]\n"
 	"  lots show LOT\n"
@@ -37,7 +40,7 @@ static const char usage[] =
 	"  access grant|revoke LOGIN_ROLE DISTRICT\n"
 	"  access list [--role R] [--district D] [--format table|csv|json]\n"
 	"                                    district staff's view of their own lots\n"
-	"  broker sync [--dry-run] [--credentials-out FILE]\n"
+	"  broker sync [--dry-run] [--credentials-out FILE] [--offline STATE_FILE]\n"
 	"                                    broker accounts of registered lots and daemons\n"
 	"  broker passwd ACCOUNT | retire LOT --note TEXT | reinstate LOT\n"
 	"\n"
@@ -101,6 +104,8 @@ int main(int argc, char **argv)
 		return ctl_access(&o, argc, argv);
 	if (strcmp(cmd, "limits") == 0)
 		return ctl_limits(&o, argc, argv);
+	if (strcmp(cmd, "retention") == 0)
+		return ctl_retention(&o, argc, argv);
 	if (strcmp(cmd, "broker") == 0)
 		return ctl_broker(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {

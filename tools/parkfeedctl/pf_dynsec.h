@@ -72,4 +72,57 @@ bool pf_dynsec_has_role(const json_t *client, const char *rolename);
 json_t *pf_dynsec_lot_acls(const char *prefix, const char *lot_id);
 json_t *pf_dynsec_daemon_acls(const char *prefix, const char *feed_prefix);
 
+/* ---- offline: the plugin's state file itself (dynsec_file.c, dynsec_apply.c, dynsec_pw.c) ---- */
+
+/* How the plugin stores a password (its auth.c): PBKDF2-HMAC-SHA512 over a random salt. */
+#define PF_DYNSEC_SALT_LEN 12
+#define PF_DYNSEC_HASH_LEN 64
+#define PF_DYNSEC_ITERATIONS 101
+
+/* Fill out[0..len) with random bytes; 0 or a negative errno. */
+typedef int (*pf_dynsec_random_fn)(unsigned char *out, size_t len, void *arg);
+
+/* PBKDF2-HMAC-SHA512 of password into out[PF_DYNSEC_HASH_LEN]; 0, -EINVAL or -ENOMEM. */
+__attribute__((warn_unused_result)) int pf_dynsec_pw_hash(const char *password,
+							  const unsigned char *salt,
+							  size_t salt_len, int iterations,
+							  unsigned char *out);
+/* Give a client object the "password", "salt" and "iterations" the plugin would make. */
+__attribute__((warn_unused_result)) int pf_dynsec_pw_set(json_t *client, const char *password,
+							 pf_dynsec_random_fn random, void *arg);
+/* Why the plugin would drop the client for its password fields, or NULL when it would not. */
+const char *pf_dynsec_pw_problem(const json_t *client);
+/* 1 when password is the client's, 0 when not, -EINVAL when it has no usable password. */
+__attribute__((warn_unused_result)) int pf_dynsec_pw_check(const json_t *client,
+							   const char *password);
+
+/* The plugin's file (dynamic-security.json), checked and indexed. */
+struct pf_dynsec_file {
+	json_t *root;	 /* the whole document, unknown keys and all */
+	json_t *clients; /* root's "clients" (made empty if it has none) */
+	json_t *roles;	 /* root's "roles" (likewise) */
+	json_t *by_user; /* username -> client object in clients */
+	json_t *by_role; /* rolename -> role object in roles */
+};
+
+/*
+ * Take root (also on failure) and check it is a state file the plugin would load as it stands:
+ * -EINVAL with what is wrong in err otherwise (a file of something else, a client or role the
+ * plugin would drop without a word, a name twice), or -ENOMEM. f->clients and f->roles are
+ * what pf_dynsec_plan_build reads.
+ */
+__attribute__((warn_unused_result)) int pf_dynsec_file_open(struct pf_dynsec_file *f, json_t *root,
+							    char *err, size_t errlen);
+/*
+ * Apply one command of a plan as the plugin would: 0 done, 1 refused (*error says why, in the
+ * plugin's words), or -ENOMEM. A new client's password is hashed with a salt from random.
+ */
+__attribute__((warn_unused_result)) int pf_dynsec_file_apply(struct pf_dynsec_file *f,
+							     const json_t *command,
+							     pf_dynsec_random_fn random, void *arg,
+							     const char **error);
+/* The file's new text, clients and roles sorted by name as the plugin keeps them (free()). */
+char *pf_dynsec_file_dump(struct pf_dynsec_file *f);
+void pf_dynsec_file_free(struct pf_dynsec_file *f);
+
 #endif
