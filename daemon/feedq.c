@@ -197,6 +197,11 @@ void pf_feedq_txn_reset(struct pf_feedq_txn *t)
 	t->untracked = 0;
 }
 
+size_t pf_feedq_txn_size(const struct pf_feedq_txn *t)
+{
+	return t->n;
+}
+
 static void lot_values(int64_t v[NV], int64_t free, int64_t total, int status)
 {
 	memset(v, 0, NV * sizeof(*v));

@@ -70,6 +70,8 @@ void pf_feedq_free(struct pf_feedq *q);
 struct pf_feedq_txn *pf_feedq_txn_new(void);
 void pf_feedq_txn_free(struct pf_feedq_txn *t);
 void pf_feedq_txn_reset(struct pf_feedq_txn *t);
+/* Observations noted (of lots tracked). */
+size_t pf_feedq_txn_size(const struct pf_feedq_txn *t);
 /* Note an observation of the transaction being built: 0 or -ENOMEM. */
 __attribute__((warn_unused_result)) int pf_feedq_txn_add(struct pf_feedq *q, struct pf_feedq_txn *t,
 							 const struct pf_observation *o);
