@@ -21,7 +21,7 @@
  * string per record). decode() reads bytes from disk, so it checks every length against what
  * remains and every value against the same invariants encode() insists on.
  */
-#define REC_V1 1	    /* parkfeed 0.2 and this one, for records without flags */
+#define REC_V1 1	    /* parkfeed 0.1 and this one, for records without flags */
 #define REC_V2 2	    /* a flags byte at the end */
 #define REC_F_RETAINED 0x01 /* pf_record.retained */
 #define OBS_TS_MAX INT64_C(253402300799999999) /* 9999-12-31T23:59:59.999999Z */

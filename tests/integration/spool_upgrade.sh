@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A spool left by parkfeed 0.2 (tests/data/spool-0.2: its daemon took five messages while no
-# database was reachable, and was stopped) is read by this version after an upgrade: every
-# record is stored as 0.2 would have stored it, none is skipped as undecodable.
+# A spool as parkfeed 0.1 leaves it (tests/data/spool-0.1, record version 1: a daemon took five
+# messages while no database was reachable, and was stopped) is read by this version after an
+# upgrade: every record is stored as 0.1 would have stored it, none is skipped as undecodable.
 set -euo pipefail
 source "$(dirname "$0")/../lib/env.sh"
 pf_env_init
@@ -9,7 +9,7 @@ pf_pg_start
 pf_pg_migrate
 pf_mqtt_start
 mkdir -p "$PF_TMP/spool"
-cp "$PF_SOURCE_DIR"/tests/data/spool-0.2/*.seg "$PF_TMP/spool/"
+cp "$PF_SOURCE_DIR"/tests/data/spool-0.1/*.seg "$PF_TMP/spool/"
 pf_conf_write "$PF_TMP/parkfeed.conf"
 pf_daemon_start "$PF_TMP/parkfeed.conf"
 pf_daemon_wait_log 'spool: 5 records \(451 bytes\) to replay' 10
@@ -24,5 +24,5 @@ pf_wait_sql "SELECT online, system, version, protocol, stage FROM parking.lots
 pf_wait_sql "SELECT lot_id, reason FROM parking.rejected" "JZ-JF-002|inconsistent_counts" 20 \
 	"the spooled reject"
 pf_daemon_stop
-grep -q 'undecodable record' "$PF_TMP/daemon.log" && pf_fail "records of 0.2 were skipped"
+grep -q 'undecodable record' "$PF_TMP/daemon.log" && pf_fail "records of 0.1 were skipped"
 pf_pass

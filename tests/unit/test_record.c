@@ -404,7 +404,7 @@ static void test_mutations(void **state)
 }
 
 /*
- * A status record exactly as parkfeed 0.2 spooled it (version 1, layout in record.c): a spool
+ * A status record exactly as parkfeed 0.1 spooled it (version 1, layout in record.c): a spool
  * left by the previous version is read after an upgrade, and a record without flags is still
  * written in that form, so a downgrade reads it too.
  */
