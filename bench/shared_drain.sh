@@ -58,7 +58,7 @@ say "$(host_line)"
 say "backlog $messages messages over $lots lots, daemons at their defaults; every round a fresh"
 say "broker session store, a new base time (no row is a repeat)"
 say ""
-say "| daemons | round | drain s | msg/s | machine busy cores | load average after |"
+say "| daemons | run | drain s | msg/s | machine busy cores | load average after |"
 say "|---|---|---|---|---|---|"
 
 round_no=0
