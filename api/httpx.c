@@ -11,6 +11,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "pf_avail.h"
 #include "pf_ledger.h"
 
 #define GZIP_MIN_BYTES 512 /* below this gzip saves too little to be worth a header */
@@ -229,19 +230,7 @@ struct api_body *http__body_from_buf(struct pf_buf *b, bool shared)
 
 void http__time(int64_t us, char buf[32])
 {
-	time_t s = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
-	int64_t frac = us - (int64_t)s * 1000000;
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&s, &tm);
-	n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (frac == 0)
-		snprintf(buf + n, 32 - n, "Z");
-	else if (frac % 1000 == 0)
-		snprintf(buf + n, 32 - n, ".%03dZ", (int)(frac / 1000));
-	else
-		snprintf(buf + n, 32 - n, ".%06dZ", (int)frac);
+	pf_avail_time(us, buf);
 }
 
 /* ---- client addresses ------------------------------------------------------------------ */

@@ -9,12 +9,12 @@
 #include "pf_ledger.h"
 #include "snapshot.h"
 
-#define NGSI_TYPE "OffStreetParking"
-#define NGSI_URN_PREFIX "urn:ngsi-ld:OffStreetParking:"
-/* The Smart Data Models context of OffStreetParking, and the NGSI-LD core context. */
-#define NGSI_CONTEXT_PARKING                                                                       \
-	"https://raw.githubusercontent.com/smart-data-models/dataModel.Parking/master/context.jsonld"
-#define NGSI_CONTEXT_CORE "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+#include "pf_avail.h"
+
+#define NGSI_TYPE PF_NGSI_TYPE
+#define NGSI_URN_PREFIX PF_NGSI_URN_PREFIX
+#define NGSI_CONTEXT_PARKING PF_NGSI_CONTEXT_PARKING
+#define NGSI_CONTEXT_CORE PF_NGSI_CONTEXT_CORE
 
 /* A GeoJSON Feature for a lot, in crs; with distance_m when >= 0 (nearest queries). Lots
  * without a position get "geometry": null. */

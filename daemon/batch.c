@@ -25,7 +25,7 @@ enum {
 	O_FORMAT,
 	O__N
 };
-enum { S_LOT, S_RECEIVED, S_ONLINE, S_SYSTEM, S_VERSION, S_PROTOCOL, S_COMPLIANT, S__N };
+enum { S_LOT, S_RECEIVED, S_ONLINE, S_SYSTEM, S_VERSION, S_PROTOCOL, S_COMPLIANT, S_REPLAY, S__N };
 enum { R_RECEIVED, R_TOPIC, R_LOT, R_REASON, R_DETAIL, R_PAYLOAD, R_PAYLOAD_LEN, R__N };
 
 struct pf_batch {
@@ -111,6 +111,11 @@ static int add_text(struct pf_buf *s, size_t n_before, const char *text, size_t 
 	return 0;
 }
 
+int pf_pgarray_text(struct pf_buf *s, size_t n_before, const char *text, size_t n)
+{
+	return add_text(s, n_before, text, n);
+}
+
 static int add_str(struct pf_buf *s, size_t n_before, const char *text)
 {
 	if (!text || !text[0])
@@ -166,6 +171,7 @@ static int add_status(struct pf_batch *b, const struct pf_record *rec)
 	rc |= add_str(&b->st[S_VERSION], k, st->version);
 	rc |= add_str(&b->st[S_PROTOCOL], k, st->protocol);
 	rc |= add_raw(&b->st[S_COMPLIANT], k, st->compliant ? "t" : "f");
+	rc |= add_raw(&b->st[S_REPLAY], k, rec->retained ? "t" : "f");
 	b->n_st++;
 	return rc;
 }
@@ -285,6 +291,13 @@ static const char *finish(struct pf_buf *s)
 	s->p[s->len] = '}';
 	s->p[s->len + 1] = '\0';
 	return s->p;
+}
+
+const char *pf_pgarray_end(struct pf_buf *s, size_t n)
+{
+	if (n == 0 && add_raw(s, 0, "") < 0) /* "{" */
+		return NULL;
+	return finish(s);
 }
 
 static void describe(struct pf_ingest_query *q, enum pf_ingest_call call, struct pf_buf *s, int n)

@@ -16,6 +16,7 @@
 
 static const char *const fsync_choices[] = {"off", "batch", NULL};
 static const char *const level_choices[] = {"debug", "info", "notice", "warning", "error", NULL};
+static const char *const bool_choices[] = {"false", "true", NULL};
 
 _Static_assert(sizeof(enum pf_log_level) == sizeof(int), "PF_INI_ENUM stores an int");
 
@@ -24,6 +25,7 @@ static int check_shared_group(const char *v, char *why, size_t whylen);
 static int check_protocols(const char *v, char *why, size_t whylen);
 static int check_listen(const char *v, char *why, size_t whylen);
 static int check_accounts(const char *v, char *why, size_t whylen);
+static int check_feed_prefix(const char *v, char *why, size_t whylen);
 
 /* clang-format off */
 #define K_STR(s, k, f, d, minlen, rl, chk, h) \
@@ -148,14 +150,23 @@ static const struct pf_ini_key keys[] = {
 	      "private key of tls_cert_file"),
 	K_STR("broker", "daemons", broker.daemons, "", 0, true, check_accounts,
 	      "comma-separated broker accounts of parkfeedd instances; empty = not managed"),
+
+	K_STR("feed", "topic_prefix", feed.topic_prefix, "", 0, false, check_feed_prefix,
+	      "live feed of availability under <prefix>/lots/ and <prefix>/districts/; empty = none"),
+	K_BOOL("feed", "echo_rejects", feed.echo_rejects, "false", bool_choices, true,
+	       "publish each stored reject of a lot on <[mqtt] topic_prefix>/<lot_id>/rejected"),
+	K_INT("feed", "queue_max", feed.queue_max, "10000", 1, 1000000, false,
+	      "lots and districts waiting to be published; past it a change is dropped"),
+	K_INT("feed", "max_inflight", feed.max_inflight, "100", 1, 65535, false,
+	      "feed messages sent and not yet acknowledged by the broker"),
 };
 
 /* clang-format on */
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"mqtt",	  "postgres", "ingest",	  "spool",   "log",
-				       "metrics", "systemd",  "maintain", "aliases", "broker"};
+static const char *const sections[] = {"mqtt",    "postgres", "ingest",  "spool",  "log",    "metrics",
+				       "systemd", "maintain", "aliases", "broker", "feed"};
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static const struct {
@@ -178,6 +189,12 @@ static int check_topic_prefix(const char *v, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Empty (no feed) or a topic prefix; the cross-check with [mqtt] topic_prefix is check_whole's. */
+static int check_feed_prefix(const char *v, char *why, size_t whylen)
+{
+	return v[0] ? check_topic_prefix(v, why, whylen) : 0;
 }
 
 static int check_shared_group(const char *v, char *why, size_t whylen)
@@ -406,6 +423,26 @@ static int set_alias(struct pf_ini_ctx *c, void *obj, const char *name, const ch
 
 static const struct pf_ini_schema schema;
 
+/*
+ * The feed's topics must lie outside the controllers' prefix: a controller's account may publish
+ * anything under <prefix>/<its lot_id>/, so a lot named like the feed's next level could forge
+ * it, and with the same prefix the daemon would read <prefix>/lots/status as a lot's status.
+ */
+static void check_feed_apart(struct pf_ini_ctx *c, const struct pf_config *cfg)
+{
+	const char *feed = cfg->feed.topic_prefix, *mqtt = cfg->mqtt.topic_prefix;
+	size_t n = strlen(mqtt);
+	int line = pf_ini_key_line(c, pf_ini_find(&schema, "feed", "topic_prefix"));
+
+	if (!feed[0] || strncmp(feed, mqtt, n) != 0 || (feed[n] != '\0' && feed[n] != '/'))
+		return;
+	pf_ini_fail(c, line,
+		    "%s:%d: [feed] topic_prefix: \"%s\" lies within [mqtt] topic_prefix \"%s\", "
+		    "where lot controllers publish (allowed: a prefix of its own, e.g. "
+		    "availability)",
+		    pf_ini_path(c), line, feed, mqtt);
+}
+
 /* Cross-key rules, checked once the whole file is read. */
 static void check_whole(struct pf_ini_ctx *c, void *obj)
 {
@@ -414,6 +451,7 @@ static void check_whole(struct pf_ini_ctx *c, void *obj)
 	int line_max = pf_ini_key_line(c, pf_ini_find(&schema, "spool", "max_bytes"));
 	char a[32], b[32];
 
+	check_feed_apart(c, cfg);
 	if (cfg->spool.segment_bytes > cfg->spool.max_bytes) {
 		int line = line_seg > line_max ? line_seg : line_max;
 

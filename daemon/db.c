@@ -34,9 +34,10 @@ static const struct {
 				 "SELECT parking.ingest_occupancy($1::text[], $2::bigint[], "
 				 "$3::bigint[], $4::int[], $5::int[], $6::int[], $7::text[], "
 				 "$8::bigint[], $9::text[])"},
-	[PF_INGEST_STATUS] = {"pf_status", 7,
+	[PF_INGEST_STATUS] = {"pf_status", 8,
 			      "SELECT parking.ingest_status($1::text[], $2::bigint[], "
-			      "$3::boolean[], $4::text[], $5::text[], $6::text[], $7::boolean[])"},
+			      "$3::boolean[], $4::text[], $5::text[], $6::text[], $7::boolean[], "
+			      "$8::boolean[])"},
 	[PF_INGEST_REJECTED] =
 		{"pf_rejected", 7,
 		 "SELECT parking.ingest_rejected($1::bigint[], $2::text[], $3::text[], "
@@ -44,7 +45,19 @@ static const struct {
 };
 #define FRESHNESS_STMT "pf_freshness"
 #define FRESHNESS_SQL "SELECT online, stale, offline FROM parking.freshness_counts()"
-#define N_PREPARED (PF_INGEST__N + 1)
+static const struct {
+	const char *name, *sql;
+} feed_stmts[PF_DB_FEED__N] = {
+	[PF_DB_FEED_LOTS] =
+		{"pf_feed_lots",
+		 "SELECT lot_id, name, district, address, lon, lat, free, total, "
+		 "occupied, status, observed_us, changes FROM parking.feed_lots($1::text[])"},
+	[PF_DB_FEED_DISTRICTS] =
+		{"pf_feed_districts",
+		 "SELECT district, lots, lots_reporting, lots_online, lots_stale, "
+		 "lots_offline, free, total FROM parking.feed_districts($1::text[])"},
+};
+#define N_PREPARED (PF_INGEST__N + 1 + PF_DB_FEED__N)
 
 static const char *const state_names[PF_DB__NSTATES] = {
 	[PF_DB_IDLE] = "idle",		 [PF_DB_CONNECTING] = "connecting",
@@ -168,10 +181,18 @@ static void pop(struct pf_db *db, enum db__kind *kind, void **tag, struct pf_db_
 	*kind = db->fifo[i].kind;
 	*tag = db->fifo[i].tag;
 	*res = db->fifo[i].res;
-	db->head = (db->head + 1) % (PF_DB_MAX_INFLIGHT + 1);
+	db->head = (db->head + 1) % DB__SLOTS;
 	db->count--;
+	db->kinds[*kind]--;
 	if (*kind == DB__INGEST)
 		db->ingest--;
+}
+
+/* A feed question leaves the FIFO unanswered (failed, or lost): its asker hears so. */
+static void tell_unanswered(pf_db_rows_fn cb, void *ctx, bool told)
+{
+	if (cb && !told)
+		cb(ctx, NULL);
 }
 
 /* FAILED, on the next loop iteration: every transaction in flight has an unknown fate (the
@@ -186,9 +207,16 @@ static void on_report(uv_timer_t *t)
 	while (db->count > 0) {
 		enum db__kind kind;
 		struct pf_db_result res;
-		void *tag;
+		pf_db_rows_fn rows_cb = db->fifo[db->head].rows_cb;
+		void *rows_ctx = db->fifo[db->head].rows_ctx, *tag;
+		bool told = db->fifo[db->head].told;
 
 		pop(db, &kind, &tag, &res);
+		if (kind == DB__FEED_LOTS || kind == DB__FEED_DISTRICTS) {
+			tell_unanswered(rows_cb, rows_ctx, told);
+			if (db->state != PF_DB_FAILED)
+				return; /* stopped from the callback */
+		}
 		if (kind != DB__INGEST)
 			continue;
 		res.outcome = PF_DB_LOST;
@@ -324,6 +352,8 @@ static bool start_prepare(struct pf_db *db)
 	for (int i = 0; ok && i < PF_INGEST__N; i++)
 		ok = PQsendPrepare(db->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
 	ok = ok && PQsendPrepare(db->conn, FRESHNESS_STMT, FRESHNESS_SQL, 0, NULL);
+	for (int i = 0; ok && i < PF_DB_FEED__N; i++)
+		ok = PQsendPrepare(db->conn, feed_stmts[i].name, feed_stmts[i].sql, 1, NULL);
 	ok = ok && PQpipelineSync(db->conn);
 	if (!ok) {
 		lose(db, PQerrorMessage(db->conn));
@@ -440,11 +470,40 @@ static void finish_head(struct pf_db *db)
 {
 	enum db__kind kind;
 	struct pf_db_result res;
-	void *tag;
+	pf_db_rows_fn rows_cb = db->fifo[db->head].rows_cb;
+	void *rows_ctx = db->fifo[db->head].rows_ctx, *tag;
+	bool told = db->fifo[db->head].told;
 
 	pop(db, &kind, &tag, &res);
 	if (kind == DB__INGEST)
 		db->cb.on_done(db->ctx, tag, &res);
+	else if (kind == DB__FEED_LOTS || kind == DB__FEED_DISTRICTS)
+		tell_unanswered(rows_cb, rows_ctx, told);
+}
+
+/* A feed question's rows, or its error (logged; the asker hears at the Sync). */
+static void feed_result(struct pf_db *db, int slot, PGresult *r)
+{
+	struct pf_db_rows rows = {.res = r, .n = PQntuples(r)};
+	char line[200];
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		db->fifo[slot].told = true;
+		db->fifo[slot].rows_cb(db->fifo[slot].rows_ctx, &rows);
+		return;
+	}
+	if (PQresultStatus(r) == PGRES_PIPELINE_ABORTED)
+		return;
+	first_line(line, sizeof(line), PQresultErrorMessage(r));
+	pf_log_limited(PF_LOG_WARNING, "feed-query",
+		       "postgres: the live feed's question failed: %s", line);
+}
+
+const char *pf_db_cell(const struct pf_db_rows *rows, int row, int col)
+{
+	const PGresult *r = (const PGresult *)rows->res;
+
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
 /* One result of the transaction at the head of the FIFO. */
@@ -460,6 +519,10 @@ static void query_result(struct pf_db *db, PGresult *r)
 		return;
 	}
 	q = db->fifo[slot].answered++;
+	if (db->fifo[slot].kind == DB__FEED_LOTS || db->fifo[slot].kind == DB__FEED_DISTRICTS) {
+		feed_result(db, slot, r);
+		return;
+	}
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 		if (db->fifo[slot].kind == DB__FRESHNESS) {
 			int64_t counts[3];
@@ -655,12 +718,13 @@ int pf_db_inflight(const struct pf_db *db)
 
 static int push(struct pf_db *db, enum db__kind kind, void *tag)
 {
-	int slot = (db->head + db->count) % (PF_DB_MAX_INFLIGHT + 1);
+	int slot = (db->head + db->count) % DB__SLOTS;
 
 	memset(&db->fifo[slot], 0, sizeof(db->fifo[slot]));
 	db->fifo[slot].kind = kind;
 	db->fifo[slot].tag = tag;
 	db->count++;
+	db->kinds[kind]++;
 	if (kind == DB__INGEST)
 		db->ingest++;
 	return slot;
@@ -699,7 +763,7 @@ int pf_db_send(struct pf_db *db, const struct pf_ingest_query *q, int nq, void *
 
 int pf_db_ask_freshness(struct pf_db *db)
 {
-	if (db->state != PF_DB_READY || db->count > db->ingest)
+	if (db->state != PF_DB_READY || db->kinds[DB__FRESHNESS] > 0)
 		return -EAGAIN;
 	if (!PQsendQueryPrepared(db->conn, FRESHNESS_STMT, 0, NULL, NULL, NULL, 0) ||
 	    !PQpipelineSync(db->conn)) {
@@ -707,6 +771,27 @@ int pf_db_ask_freshness(struct pf_db *db)
 		return -EIO;
 	}
 	push(db, DB__FRESHNESS, NULL);
+	if (do_flush(db))
+		sync_poll(db);
+	return 0;
+}
+
+int pf_db_ask_feed(struct pf_db *db, enum pf_db_feed which, const char *param, pf_db_rows_fn cb,
+		   void *ctx)
+{
+	enum db__kind kind = which == PF_DB_FEED_LOTS ? DB__FEED_LOTS : DB__FEED_DISTRICTS;
+	int slot;
+
+	if (db->state != PF_DB_READY || db->kinds[kind] > 0)
+		return -EAGAIN;
+	if (!PQsendQueryPrepared(db->conn, feed_stmts[which].name, 1, &param, NULL, NULL, 0) ||
+	    !PQpipelineSync(db->conn)) {
+		lose(db, PQerrorMessage(db->conn));
+		return -EIO;
+	}
+	slot = push(db, kind, NULL);
+	db->fifo[slot].rows_cb = cb;
+	db->fifo[slot].rows_ctx = ctx;
 	if (do_flush(db))
 		sync_poll(db);
 	return 0;
@@ -726,6 +811,7 @@ void pf_db_stop(struct pf_db *db, void (*cb)(struct pf_db *db))
 	db->stopped_cb = cb;
 	db->closing = (int)(sizeof(timers) / sizeof(timers[0]));
 	db->head = db->count = db->ingest = 0;
+	memset(db->kinds, 0, sizeof(db->kinds));
 	close_poll(db);
 	close_conn(db);
 	if (db->state != PF_DB_STOPPED)

@@ -15,6 +15,24 @@ struct pf_sockwatch;
 
 #define PF_DB_MAX_INFLIGHT 64 /* ingest transactions in flight, whatever pipeline_depth says */
 
+/* A query's rows, handed to a callback and valid only while it runs. */
+struct pf_db_rows {
+	const struct pg_result *res;
+	int n; /* rows */
+};
+/* The cell of a row, NULL for SQL NULL. */
+const char *pf_db_cell(const struct pf_db_rows *rows, int row, int col);
+/* The answer to one question asked of the database: its rows, or NULL when there is none (the
+ * query failed, or the connection was lost with it in flight). */
+typedef void (*pf_db_rows_fn)(void *ctx, const struct pf_db_rows *rows);
+
+/* The live feed's questions (schema/011_feed.sql), one of each in flight at a time. */
+enum pf_db_feed {
+	PF_DB_FEED_LOTS = 0,  /* parking.feed_lots(text[] lot ids) */
+	PF_DB_FEED_DISTRICTS, /* parking.feed_districts(text[] districts, NULL = all) */
+	PF_DB_FEED__N
+};
+
 /*
  * The connection's states. Every change goes through one function that asserts it is one of
  * these transitions:
@@ -64,8 +82,10 @@ struct pf_db_callbacks {
 	void (*on_state)(void *ctx, bool ready);
 };
 
-/* What a FIFO slot holds: an ingest transaction, or the freshness query. */
-enum db__kind { DB__INGEST, DB__FRESHNESS };
+/* What a FIFO slot holds: an ingest transaction, the freshness query or a feed question. */
+enum db__kind { DB__INGEST, DB__FRESHNESS, DB__FEED_LOTS, DB__FEED_DISTRICTS, DB__NKINDS };
+/* Slots: every ingest transaction, and one query of each other kind. */
+#define DB__SLOTS (PF_DB_MAX_INFLIGHT + DB__NKINDS - 1)
 
 struct pf_db {
 	uv_loop_t *loop;
@@ -87,9 +107,13 @@ struct pf_db {
 		int answered; /* queries whose result has come back */
 		enum pf_ingest_call calls[PF_INGEST__N];
 		struct pf_db_result res;
-	} fifo[PF_DB_MAX_INFLIGHT + 1]; /* in flight, in send order */
-	int head, count;		/* count: every slot in use */
-	int ingest;			/* of which ingest transactions */
+		pf_db_rows_fn rows_cb; /* a feed question: whom to answer */
+		void *rows_ctx;
+		bool told;     /* rows_cb has been called */
+	} fifo[DB__SLOTS];     /* in flight, in send order */
+	int head, count;       /* count: every slot in use */
+	int ingest;	       /* of which ingest transactions */
+	int kinds[DB__NKINDS]; /* slots in use by kind */
 	int prepare_pending;
 	int prepare_results;	  /* answers of the preparing Sync so far */
 	char schema_problem[256]; /* why the schema will not do; "" when it will */
@@ -120,6 +144,14 @@ __attribute__((warn_unused_result)) int
 pf_db_send(struct pf_db *db, const struct pf_ingest_query *q, int nq, void *tag);
 /* Ask parking.freshness_counts() once; 0, or -EAGAIN (not READY or one is in flight). */
 __attribute__((warn_unused_result)) int pf_db_ask_freshness(struct pf_db *db);
+/*
+ * Ask one of the feed's questions with its text[] parameter (NULL: SQL NULL). 0: cb is called
+ * once, later, from the loop, with the rows or NULL; -EAGAIN: not READY, or that question is in
+ * flight already; -EIO: the connection failed while sending (no callback).
+ */
+__attribute__((warn_unused_result)) int pf_db_ask_feed(struct pf_db *db, enum pf_db_feed which,
+						       const char *param, pf_db_rows_fn cb,
+						       void *ctx);
 /* Give up the connection (reported as LOST from the loop) and reconnect after a backoff.
  * For a connection that stopped answering; why is logged. */
 void pf_db_reset(struct pf_db *db, const char *why);

@@ -10,6 +10,8 @@ static const double hist_bounds[PF_HIST__COUNT][PF_HIST_BUCKETS - 1] = {
 				   20000, 50000},
 	[PF_HIST_COMMIT_SECONDS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 				    1, 2.5, 5, 10, 30},
+	[PF_HIST_FEED_SECONDS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+				  1, 2.5, 5, 10, 30},
 };
 
 void pf_hist_observe(struct pf_hist *h, enum pf_hist_kind kind, double v)
@@ -89,6 +91,50 @@ static void histogram(struct pf_buf *m, const char *name, const char *help, cons
 	}
 	out(m, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->count);
 	out(m, "%s_sum %.17g\n%s_count %" PRIu64 "\n", name, h->sum, name, h->count);
+}
+
+/* A counter of the feed's lot and district messages, and of the echoed rejects when there
+ * is such a figure (rejected >= 0). */
+static void by_kind(struct pf_buf *m, const char *name, const char *help, const uint64_t v[2],
+		    int64_t rejected)
+{
+	static const char *const kinds[2] = {"lot", "district"};
+
+	head(m, name, "counter", help);
+	for (int k = 0; k < 2; k++)
+		out(m, "%s{kind=\"%s\"} %" PRIu64 "\n", name, kinds[k], v[k]);
+	if (rejected >= 0)
+		out(m, "%s{kind=\"rejected\"} %" PRId64 "\n", name, rejected);
+}
+
+/* The live feed's messages by kind, and the echo's ([feed]). */
+static void render_feed(struct pf_buf *m, const struct pf_figures *f)
+{
+	by_kind(m, "parkfeed_feed_published_total",
+		"Messages published: the live feed's (retained, QoS 1) and rejects told to their "
+		"lot (kind=\"rejected\", QoS 0).",
+		f->feed_published, (int64_t)f->feed_echoes);
+	by_kind(m, "parkfeed_feed_coalesced_total",
+		"Changes of a lot or district not published on their own: a newer one replaced "
+		"them first.",
+		f->feed_coalesced, -1);
+	by_kind(m, "parkfeed_feed_dropped_total",
+		"Changes given up: [feed] queue_max reached, a publish the broker connection "
+		"refused, a lot past the lots tracked; rejects not told (no broker connection).",
+		f->feed_dropped, (int64_t)f->feed_echoes_dropped);
+	gauge(m, "parkfeed_feed_queued", "Feed messages waiting to be published.",
+	      (double)f->feed_queued);
+	gauge(m, "parkfeed_feed_asking",
+	      "Lots and districts that may have changed, to be asked of (or being asked of) the "
+	      "database.",
+	      (double)f->feed_asking);
+	gauge(m, "parkfeed_feed_inflight",
+	      "Feed messages published and not yet acknowledged by the broker.",
+	      (double)f->feed_inflight);
+	if (f->feed_on)
+		histogram(m, "parkfeed_feed_latency_seconds",
+			  "From the commit that changed a lot to its feed message published.",
+			  &f->feed_latency, PF_HIST_FEED_SECONDS);
 }
 
 void pf_figures_render(struct pf_buf *m, const struct pf_figures *f, bool healthy)
@@ -173,6 +219,8 @@ void pf_figures_render(struct pf_buf *m, const struct pf_figures *f, bool health
 			out(m, "parkfeed_lots{freshness=\"%s\"} %" PRId64 "\n", fresh_names[i],
 			    f->lots_fresh[i]);
 	}
+
+	render_feed(m, f);
 
 	head(m, "parkfeed_up", "gauge", "1 while the dependency is connected.");
 	out(m, "parkfeed_up{dependency=\"broker\"} %d\n", f->broker_up);

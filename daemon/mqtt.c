@@ -348,7 +348,17 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	(void)mosq;
 	m->unsynced = true; /* from here until release_acks nothing may be written */
 	m->messages++;
-	m->cb.on_message(m->ctx, msg->topic, msg->payload, (size_t)msg->payloadlen, now_us());
+	m->cb.on_message(m->ctx, msg->topic, msg->payload, (size_t)msg->payloadlen, now_us(),
+			 msg->retain);
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+	struct pf_mqtt *m = obj;
+
+	(void)mosq;
+	if (m->cb.on_published)
+		m->cb.on_published(m->ctx, mid);
 }
 
 /* libmosquitto says why a TLS handshake failed ("certificate verify failed") only here;
@@ -455,6 +465,9 @@ int pf_mqtt_init(struct pf_mqtt *m, uv_loop_t *loop, const struct pf_config *cfg
 	mosquitto_connect_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_message_callback_set(m->mosq, on_message);
+	mosquitto_publish_callback_set(m->mosq, on_publish);
+	/* The feed keeps no more of its messages in flight than this: the library queues none. */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, cfg->feed.max_inflight);
 	mosquitto_log_callback_set(m->mosq, on_lib_log);
 	if (setup_auth(m, err, errlen) < 0) {
 		mosquitto_destroy(m->mosq);
@@ -489,6 +502,29 @@ void pf_mqtt_set_reading(struct pf_mqtt *m, bool on)
 	if (on && m->state == PF_MQTT_CONNECTED && m->tls)
 		uv_timer_start(kick_timer(m), on_kick, 0, 0);
 	sync_poll(m);
+}
+
+int pf_mqtt_publish(struct pf_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+		    bool retain, int *mid)
+{
+	int rc;
+
+	if (m->state != PF_MQTT_CONNECTED)
+		return -ENOTCONN;
+	if (len > INT32_MAX)
+		return -EINVAL;
+	/* Threaded mode: this only queues the packet; do_write sends it when the gate is open. */
+	rc = mosquitto_publish(m->mosq, mid, topic, (int)len, payload, qos, retain);
+	if (rc == MOSQ_ERR_NOMEM)
+		return -ENOMEM;
+	if (rc == MOSQ_ERR_NO_CONN)
+		return -ENOTCONN;
+	if (rc != MOSQ_ERR_SUCCESS)
+		return -EINVAL;
+	if (!m->unsynced)
+		do_write(m);
+	sync_poll(m);
+	return 0;
 }
 
 void pf_mqtt_abort(struct pf_mqtt *m)

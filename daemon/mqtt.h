@@ -14,10 +14,14 @@ struct mosquitto;
 struct pf_sockwatch;
 
 struct pf_mqtt_callbacks {
-	/* One message; received_at in microseconds UTC. Its PUBACK waits until
+	/* One message; received_at in microseconds UTC; retained: the broker replays a retained
+	 * message (MQTT's retain flag on delivery). Its PUBACK waits until
 	 * pf_mqtt_release_acks() is called. */
 	void (*on_message)(void *ctx, const char *topic, const uint8_t *payload, size_t len,
-			   int64_t received_at);
+			   int64_t received_at, bool retained);
+	/* One of our publishes is done with: a QoS 1 one acknowledged by the broker, a QoS 0 one
+	 * written. Called from inside libmosquitto: note it, publish nothing from here. */
+	void (*on_published)(void *ctx, int mid);
 	/* A burst of reads ended (socket drained, budget used, or reading paused). */
 	void (*after_read)(void *ctx);
 	void (*on_state)(void *ctx, bool connected);
@@ -66,6 +70,15 @@ void pf_mqtt_start(struct pf_mqtt *m);
 void pf_mqtt_set_reading(struct pf_mqtt *m, bool on);
 /* Everything read so far is durable: let the PUBACKs (and anything else queued) go. */
 void pf_mqtt_release_acks(struct pf_mqtt *m);
+/*
+ * Publish (the live feed, the echo of rejects): queued, and written with everything else
+ * queued, acknowledgements included, only while every message read is durable. 0 with *mid
+ * set; -ENOTCONN when not connected; -EINVAL for a topic or payload the library refuses;
+ * -ENOMEM.
+ */
+__attribute__((warn_unused_result)) int pf_mqtt_publish(struct pf_mqtt *m, const char *topic,
+							const void *payload, size_t len, int qos,
+							bool retain, int *mid);
 /* Drop the connection unwritten, so nothing read so far is acknowledged (redelivery). */
 void pf_mqtt_abort(struct pf_mqtt *m);
 bool pf_mqtt_connected(const struct pf_mqtt *m);

@@ -732,9 +732,10 @@ static int precheck(struct ctx *c, const uint8_t *p, size_t n)
  * jansson mallocs every value, string and hash table of a tree, and a message's tree is
  * dropped as soon as it is read: a per-thread bump arena, rewound before each parse, takes
  * that off malloc and free (a tenth of the daemon's CPU went to them in a drain profile).
- * What does not fit goes to malloc; free() tells the two apart by address. jansson is used
- * nowhere else in the process. Sanitizer builds keep plain malloc so that ASan still sees
- * every block jansson hands out.
+ * What does not fit goes to malloc; free() tells the two apart by address. Elsewhere in the
+ * process jansson only builds a message and frees it within one call on the same thread (the
+ * live feed, avail.c), which a rewind never interrupts. Sanitizer builds keep plain malloc so
+ * that ASan still sees every block jansson hands out.
  */
 #if defined(__SANITIZE_ADDRESS__)
 #define PF_JSON_ARENA 0

@@ -132,13 +132,14 @@ static bool sample_reject(struct pf_pipeline *p, struct pf_reject *r)
 }
 
 static void on_message(void *ctx, const char *topic, const uint8_t *payload, size_t len,
-		       int64_t received_at)
+		       int64_t received_at, bool retained)
 {
 	struct pf_pipeline *p = ctx;
 	struct pf_record rec;
 	int n, rc;
 
 	pf_normalize(p->norm, topic, payload, len, received_at, &rec);
+	rec.retained = retained;
 	p->stats.received++;
 	switch (rec.kind) {
 	case PF_REC_OCCUPANCY:
@@ -167,6 +168,9 @@ static void on_message(void *ctx, const char *topic, const uint8_t *payload, siz
 		pf_mqtt_abort(&p->mqtt);
 		return;
 	}
+	/* Queued now, it leaves with the PUBACKs: once the reject is durable in the spool. */
+	if (rec.kind == PF_REC_REJECT)
+		pf_feed_echo(&p->feed, &rec);
 	if (spool_nearly_full(p))
 		update_reading(p);
 }
@@ -290,6 +294,34 @@ static void start_flush(struct pf_pipeline *p)
 	uv_queue_work(p->loop, &p->flush_req, flush_work, flush_done);
 }
 
+static void on_committed(void *ctx, struct pf_feedq_txn *t)
+{
+	struct pf_pipeline *p = ctx;
+
+	pf_feed_committed(&p->feed, t);
+}
+
+static void on_refused(void *ctx, const struct pf_record *reject)
+{
+	struct pf_pipeline *p = ctx;
+
+	pf_feed_echo(&p->feed, reject);
+}
+
+static void on_published(void *ctx, int mid)
+{
+	struct pf_pipeline *p = ctx;
+
+	pf_feed_published(&p->feed, mid);
+}
+
+static void on_mqtt_state(void *ctx, bool connected)
+{
+	struct pf_pipeline *p = ctx;
+
+	pf_feed_connected(&p->feed, connected);
+}
+
 /* The writer freed spool space or may let a stop finish. */
 static void on_writer_progress(void *ctx)
 {
@@ -317,6 +349,7 @@ void pf_pipeline_figures(const struct pf_pipeline *p, struct pf_figures *f)
 	f->broker_up = pf_mqtt_connected(&p->mqtt);
 	f->broker_connects = p->mqtt.connects;
 	pf_writer_figures(&p->writer, f);
+	pf_feed_figures(&p->feed, f);
 }
 
 static void log_stats(struct pf_pipeline *p)
@@ -356,8 +389,12 @@ int pf_pipeline_init(struct pf_pipeline *p, uv_loop_t *loop, const struct pf_con
 		     size_t errlen)
 {
 	static const struct pf_mqtt_callbacks mcb = {.on_message = on_message,
-						     .after_read = after_read};
-	static const struct pf_writer_callbacks wcb = {.on_progress = on_writer_progress};
+						     .on_published = on_published,
+						     .after_read = after_read,
+						     .on_state = on_mqtt_state};
+	static const struct pf_writer_callbacks wcb = {.on_progress = on_writer_progress,
+						       .on_committed = on_committed,
+						       .on_refused = on_refused};
 	uv_timer_t *timers[] = {&p->flush_timer, &p->group_timer, &p->tick, &p->stop_timer};
 
 	memset(p, 0, sizeof(*p));
@@ -380,6 +417,11 @@ int pf_pipeline_init(struct pf_pipeline *p, uv_loop_t *loop, const struct pf_con
 		snprintf(err, errlen, "cannot set up the database writer: out of memory");
 		return -ENOMEM;
 	}
+	if (pf_feed_init(&p->feed, loop, cfg, &p->mqtt, pf_writer_db(&p->writer)) < 0 ||
+	    (p->feed.q && pf_writer_set_feed(&p->writer, p->feed.q) < 0)) {
+		snprintf(err, errlen, "cannot set up the live feed: out of memory");
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -388,6 +430,7 @@ void pf_pipeline_start(struct pf_pipeline *p)
 	p->stats_at_ms = now_ms(p);
 	uv_timer_start(&p->tick, on_tick, 1000, 1000);
 	pf_writer_start(&p->writer); /* replays whatever the spool holds */
+	pf_feed_start(&p->feed);
 	pf_mqtt_start(&p->mqtt);
 	update_reading(p);
 }
@@ -411,6 +454,11 @@ static void on_mqtt_stopped(struct pf_mqtt *m)
 static void on_writer_stopped(struct pf_writer *w)
 {
 	on_part_closed((struct pf_pipeline *)((char *)w - offsetof(struct pf_pipeline, writer)));
+}
+
+static void on_feed_stopped(struct pf_feed *f)
+{
+	on_part_closed((struct pf_pipeline *)((char *)f - offsetof(struct pf_pipeline, feed)));
 }
 
 static void on_stop_deadline(uv_timer_t *t)
@@ -443,9 +491,10 @@ static void maybe_finish_stop(struct pf_pipeline *p)
 	pf_spool_stats(p->sp, &st);
 	pf_info("stop: %" PRIu64 " records committed; %" PRIu64 " bytes left in the spool",
 		p->writer.stats.committed_records, st.used_bytes);
-	p->closing = (int)(sizeof(timers) / sizeof(timers[0])) + 2;
+	p->closing = (int)(sizeof(timers) / sizeof(timers[0])) + 3;
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		uv_close((uv_handle_t *)timers[i], on_timer_closed);
+	pf_feed_stop(&p->feed, on_feed_stopped);
 	pf_mqtt_stop(&p->mqtt, on_mqtt_stopped);
 	pf_writer_stop(&p->writer, on_writer_stopped);
 }
@@ -468,5 +517,6 @@ void pf_pipeline_free(struct pf_pipeline *p)
 {
 	pf_mqtt_destroy(&p->mqtt);
 	pf_writer_free(&p->writer);
+	pf_feed_free(&p->feed);
 	free(p->reject_rates);
 }

@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "feed.h"
 #include "mqtt.h"
 #include "pf_config.h"
 #include "pf_figures.h"
@@ -37,6 +38,7 @@ struct pf_pipeline {
 	struct pf_spool *sp;
 	struct pf_mqtt mqtt;
 	struct pf_writer writer;
+	struct pf_feed feed; /* the live feed, the echo of rejects */
 
 	/* spool writer: flush = write + fdatasync on the thread pool */
 	uv_work_t flush_req;

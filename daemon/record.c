@@ -14,11 +14,16 @@
  *   status:    str lot_id, i8 online, u8 compliant, str system, str version, str protocol
  *   reject:    u8 reason, str lot_id, str detail, u16 topic_len, topic,
  *              u32 payload_full_len, u16 payload_len, payload
+ *   version 2 only: u8 flags (REC_F_RETAINED), never 0
  * Only a reject keeps its topic and payload; the other kinds decode with them NULL.
- * decode() reads bytes from disk, so it checks every length against what remains and every
- * value against the same invariants encode() insists on.
+ * A record without flags is written as version 1, byte for byte what earlier versions wrote,
+ * so a spool can go either way across an upgrade and the encoding stays canonical (one byte
+ * string per record). decode() reads bytes from disk, so it checks every length against what
+ * remains and every value against the same invariants encode() insists on.
  */
-#define REC_VERSION 1
+#define REC_V1 1	    /* parkfeed 0.1 and this one, for records without flags */
+#define REC_V2 2	    /* a flags byte at the end */
+#define REC_F_RETAINED 0x01 /* pf_record.retained */
 #define OBS_TS_MAX INT64_C(253402300799999999) /* 9999-12-31T23:59:59.999999Z */
 #define TOTAL_MAX 100000
 
@@ -218,10 +223,11 @@ static void put_reject(struct wbuf *w, const struct pf_record *rec)
 int pf_record_encode(const struct pf_record *rec, uint8_t *buf, size_t cap)
 {
 	struct wbuf w = {.p = buf, .cap = cap};
+	unsigned flags = rec->retained ? REC_F_RETAINED : 0;
 
 	if (!record_ok(rec))
 		return -EINVAL;
-	put_le(&w, REC_VERSION << 4 | (unsigned)rec->kind, 1);
+	put_le(&w, (flags ? REC_V2 : REC_V1) << 4 | (unsigned)rec->kind, 1);
 	put_le(&w, (uint64_t)rec->received_at, 8);
 	if (rec->kind == PF_REC_OCCUPANCY)
 		put_obs(&w, &rec->u.obs);
@@ -229,6 +235,8 @@ int pf_record_encode(const struct pf_record *rec, uint8_t *buf, size_t cap)
 		put_status(&w, &rec->u.status);
 	else
 		put_reject(&w, rec);
+	if (flags)
+		put_le(&w, flags, 1);
 	if (w.full)
 		return -ENOBUFS;
 	return (int)w.len;
@@ -326,12 +334,12 @@ static void get_reject(struct rbuf *r, struct pf_record *rec)
 int pf_record_decode(struct pf_record *rec, const uint8_t *buf, size_t len)
 {
 	struct rbuf r = {.p = buf, .len = buf ? len : 0};
-	unsigned head = (unsigned)get_le(&r, 1);
+	unsigned head = (unsigned)get_le(&r, 1), version = head >> 4, flags;
 
 	memset(rec, 0, sizeof(*rec));
 	rec->kind = (enum pf_record_kind)(head & 0x0F);
 	rec->received_at = (int64_t)get_le(&r, 8);
-	if ((head >> 4) != REC_VERSION)
+	if (version != REC_V1 && version != REC_V2)
 		r.bad = true;
 	else if (rec->kind == PF_REC_OCCUPANCY)
 		get_obs(&r, &rec->u.obs);
@@ -339,6 +347,12 @@ int pf_record_decode(struct pf_record *rec, const uint8_t *buf, size_t len)
 		get_status(&r, &rec->u.status);
 	else if (rec->kind == PF_REC_REJECT)
 		get_reject(&r, rec);
+	if (version == REC_V2) {
+		/* Version 2 exists for its flags: none set, or one unknown, was never written. */
+		flags = (unsigned)get_le(&r, 1);
+		r.bad |= flags == 0 || (flags & ~(unsigned)REC_F_RETAINED);
+		rec->retained = flags & REC_F_RETAINED;
+	}
 	if (r.bad || r.off != r.len || !record_ok(rec)) {
 		memset(rec, 0, sizeof(*rec));
 		return -EBADMSG;

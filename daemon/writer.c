@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "pf_batch.h"
+#include "pf_feedq.h"
 #include "pf_log.h"
 #include "writer.h"
 
@@ -41,6 +42,7 @@ struct writer__txn {
 	int64_t oldest;	  /* oldest received_at, for the lag figure */
 	uint64_t sent_ns; /* uv_hrtime() at send, for the commit latency */
 	enum txn_kind kind;
+	struct pf_feedq_txn *obs; /* with a feed: its observations */
 };
 
 static const char *const state_names[PF_WRITER__NSTATES] = {
@@ -166,13 +168,32 @@ static int next_record(struct pf_writer *w, struct pf_record *rec, const uint8_t
 	}
 }
 
+/* The batch being built starts afresh (its feed observations with it). */
+static void reset_build(struct pf_writer *w)
+{
+	pf_batch_reset(w->build);
+	if (w->build_obs)
+		pf_feedq_txn_reset(w->build_obs);
+}
+
+/* Add a record to the batch being built (and its observation to the feed's): 0 or -ENOMEM. */
+static int build_add(struct pf_writer *w, const struct pf_record *rec)
+{
+	if (pf_batch_add(w->build, rec) < 0)
+		return -ENOMEM;
+	if (w->feedq && rec->kind == PF_REC_OCCUPANCY &&
+	    pf_feedq_txn_add(w->feedq, w->build_obs, &rec->u.obs) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static void rewind_to(struct pf_writer *w, struct pf_spool_pos pos)
 {
 	pf_spool_rewind(w->sp, pos);
 	w->cursor = pos;
 	w->start = pos;
 	w->have_records = false;
-	pf_batch_reset(w->build);
+	reset_build(w);
 	uv_timer_stop(&w->batch_timer);
 }
 
@@ -189,6 +210,7 @@ static int send_build(struct pf_writer *w, struct pf_spool_pos start, enum txn_k
 	struct writer__txn *t = &w->txns[(w->txn_head + w->txn_count) % cap];
 	struct pf_ingest_query q[PF_INGEST__N];
 	int nq = pf_batch_queries(w->build, q), rc;
+	struct pf_feedq_txn *obs = t->obs;
 
 	if (w->txn_count + 1 >= cap)
 		return -EAGAIN;
@@ -199,13 +221,18 @@ static int send_build(struct pf_writer *w, struct pf_spool_pos start, enum txn_k
 		.oldest = pf_batch_oldest(w->build),
 		.kind = kind,
 		.sent_ns = uv_hrtime(),
+		.obs = obs,
 	};
 	rc = pf_db_send(&w->db, q, nq, t);
 	if (rc < 0)
 		return rc;
 	w->txn_count++;
 	pf_hist_observe(&w->stats.batch_records, PF_HIST_BATCH_RECORDS, t->records);
-	pf_batch_reset(w->build);
+	/* The transaction takes the batch's observations; the build starts on the slot's old,
+	 * forgotten ones. */
+	t->obs = w->build_obs;
+	w->build_obs = obs;
+	reset_build(w);
 	uv_timer_stop(&w->batch_timer);
 	return 0;
 }
@@ -235,7 +262,7 @@ static void pump_batches(struct pf_writer *w)
 		}
 		if (next_record(w, &rec, &body, &len, &after) != 1)
 			break;
-		if (pf_batch_add(w->build, &rec) < 0) {
+		if (build_add(w, &rec) < 0) {
 			pf_err("out of memory building a batch; retrying in a second");
 			rewind_to(w, w->start);
 			uv_timer_start(&w->batch_timer, on_pump_timer, READ_RETRY_MS, 0);
@@ -278,8 +305,8 @@ static void pump_single(struct pf_writer *w)
 	memcpy(w->single_body, body, len);
 	w->single_len = len;
 	w->cursor = after;
-	pf_batch_reset(w->build);
-	if (pf_batch_add(w->build, &rec) < 0 || send_build(w, start, TXN_SINGLE) < 0)
+	reset_build(w);
+	if (build_add(w, &rec) < 0 || send_build(w, start, TXN_SINGLE) < 0)
 		rewind_to(w, start); /* tried again on the next pump */
 }
 
@@ -443,7 +470,15 @@ static void send_refused(struct pf_writer *w, const struct writer__txn *t,
 		rj.payload_len = w->single_len;
 		rj.payload_full_len = w->single_len;
 	}
-	pf_batch_reset(w->build);
+	reset_build(w);
+	/* Kept for the echo once it is stored; the payload is not echoed. */
+	w->refused = rj;
+	snprintf(w->refused_topic, sizeof(w->refused_topic), "%.*s", (int)rj.topic_len,
+		 rj.topic ? rj.topic : "");
+	w->refused.topic = w->refused_topic;
+	w->refused.topic_len = strlen(w->refused_topic);
+	w->refused.payload = NULL;
+	w->refused.payload_len = 0;
 	if (pf_batch_add(w->build, &rj) == 0 && send_build(w, t->start, TXN_REFUSED) == 0)
 		return;
 	break_to(w, PF_WRITER_RETRY_WAIT); /* try the record again later, from the start */
@@ -460,8 +495,13 @@ static void committed(struct pf_writer *w, const struct writer__txn *t,
 		w->stats.last_lag_us = wall_us() - t->oldest;
 	pf_hist_observe(&w->stats.commit_seconds, PF_HIST_COMMIT_SECONDS,
 			(double)(uv_hrtime() - t->sent_ns) / 1e9);
-	if (t->kind == TXN_REFUSED)
+	if (t->kind == TXN_REFUSED) {
 		w->stats.refused++;
+		if (w->cb.on_refused)
+			w->cb.on_refused(w->ctx, &w->refused);
+	} else if (w->feedq && w->cb.on_committed) {
+		w->cb.on_committed(w->ctx, t->obs);
+	}
 	if (w->last_db_error[0]) {
 		pf_notice("postgres: transactions succeed again");
 		w->last_db_error[0] = '\0';
@@ -638,6 +678,24 @@ int pf_writer_init(struct pf_writer *w, uv_loop_t *loop, const struct pf_config 
 	return pf_db_init(&w->db, loop, cfg, &dcb, w);
 }
 
+int pf_writer_set_feed(struct pf_writer *w, struct pf_feedq *q)
+{
+	int cap = w->cfg->ingest.pipeline_depth + 1;
+
+	w->feedq = q;
+	if (!(w->build_obs = pf_feedq_txn_new()))
+		return -ENOMEM;
+	for (int i = 0; i < cap; i++)
+		if (!(w->txns[i].obs = pf_feedq_txn_new()))
+			return -ENOMEM;
+	return 0;
+}
+
+struct pf_db *pf_writer_db(struct pf_writer *w)
+{
+	return &w->db;
+}
+
 void pf_writer_start(struct pf_writer *w)
 {
 	w->progress_ms = w->watch_ms = now_ms(w);
@@ -721,12 +779,18 @@ void pf_writer_stop(struct pf_writer *w, void (*cb)(struct pf_writer *w))
 
 void pf_writer_free(struct pf_writer *w)
 {
+	int cap = w->cfg->ingest.pipeline_depth + 1;
+
 	pf_batch_free(w->build);
+	pf_feedq_txn_free(w->build_obs);
+	for (int i = 0; w->txns && i < cap; i++)
+		pf_feedq_txn_free(w->txns[i].obs);
 	free(w->txns);
 	free(w->single_body);
 	w->build = NULL;
 	w->txns = NULL;
 	w->single_body = NULL;
+	w->build_obs = NULL;
 }
 
 void pf_writer_figures(const struct pf_writer *w, struct pf_figures *f)

@@ -17,6 +17,8 @@
 #include "pf_spool.h"
 
 struct pf_batch;
+struct pf_feedq;
+struct pf_feedq_txn;
 struct writer__txn;
 
 /*
@@ -51,6 +53,10 @@ enum pf_writer_state {
 struct pf_writer_callbacks {
 	/* Spool space was freed, or a stop may be able to finish: the pipeline looks again. */
 	void (*on_progress)(void *ctx);
+	/* With a feed (pf_writer_set_feed): a transaction committed; t holds its observations. */
+	void (*on_committed)(void *ctx, struct pf_feedq_txn *t);
+	/* A record PostgreSQL refused on its own was stored as this db_refused reject. */
+	void (*on_refused)(void *ctx, const struct pf_record *reject);
 };
 
 struct pf_writer_stats {
@@ -101,6 +107,12 @@ struct pf_writer {
 	int retry_ms;
 	char last_db_error[256];
 
+	/* the live feed: each transaction's observations, handed over when it commits */
+	struct pf_feedq *feedq;		/* NULL: no feed */
+	struct pf_feedq_txn *build_obs; /* of the batch being built */
+	struct pf_record refused;	/* the db_refused reject in flight (TXN_REFUSED) */
+	char refused_topic[PF_TOPIC_MAX];
+
 	/* ISOLATING: from committed to isolate_end, one record per transaction */
 	struct pf_spool_pos isolate_end;
 	bool isolate_pending; /* isolate_end not reached yet (survives a lost connection) */
@@ -123,6 +135,10 @@ struct pf_writer {
 __attribute__((warn_unused_result)) int
 pf_writer_init(struct pf_writer *w, uv_loop_t *loop, const struct pf_config *cfg,
 	       struct pf_spool *sp, const struct pf_writer_callbacks *cb, void *ctx);
+/* Collect each transaction's observations for the live feed's change detection (before start). */
+__attribute__((warn_unused_result)) int pf_writer_set_feed(struct pf_writer *w, struct pf_feedq *q);
+/* The connection, for the feed's questions: the writer owns it, others may only ask. */
+struct pf_db *pf_writer_db(struct pf_writer *w);
 /* Connect and replay whatever the spool holds. */
 void pf_writer_start(struct pf_writer *w);
 /* A flush made records durable (after pf_spool_flush_end): take them. */

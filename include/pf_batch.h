@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pf_buf.h"
 #include "pf_record.h"
 
 /* The schema's ingest functions a batch calls (schema/001_base.sql), in the order they run. */
@@ -43,5 +44,15 @@ int64_t pf_batch_oldest(const struct pf_batch *b);
  * The strings stay valid until the next reset or add.
  */
 int pf_batch_queries(struct pf_batch *b, struct pf_ingest_query *q);
+
+/*
+ * A text[] parameter built element by element, quoted as the batches' are (NUL and invalid
+ * UTF-8 replaced): append the element that has n_before elements before it (0 or -ENOMEM),
+ * then close the literal with the element count ("{}" for none): the string, or NULL without
+ * memory.
+ */
+__attribute__((warn_unused_result)) int pf_pgarray_text(struct pf_buf *s, size_t n_before,
+							const char *text, size_t n);
+const char *pf_pgarray_end(struct pf_buf *s, size_t n);
 
 #endif

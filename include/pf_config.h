@@ -82,6 +82,12 @@ struct pf_config {
 		char *tls_key_file;
 		char *daemons; /* comma-separated parkfeedd accounts, "" = not managed */
 	} broker;
+	struct {
+		char *topic_prefix; /* "" = no feed; else <prefix>/lots/<id>, .../districts/<d> */
+		bool echo_rejects;  /* false; true: each stored reject on .../<lot_id>/rejected */
+		int queue_max;	    /* 10000 lots and districts waiting (1..1000000) */
+		int max_inflight;   /* 100 feed messages not acknowledged yet (1..65535) */
+	} feed;
 
 	/* [aliases] vendor_field = native_field (ts,total,free,occupied,seq,status);
 	 * built-in defaults first, then the file's. */

@@ -18,6 +18,7 @@
 enum pf_hist_kind {
 	PF_HIST_BATCH_RECORDS = 0, /* records per database transaction */
 	PF_HIST_COMMIT_SECONDS,	   /* pf_db_send .. its outcome, committed transactions */
+	PF_HIST_FEED_SECONDS,	   /* a lot's change committed .. its feed message published */
 	PF_HIST__COUNT
 };
 
@@ -57,6 +58,14 @@ struct pf_figures {
 	const char *writer_state;   /* the writer's state, by name */
 	struct pf_hist batch_records;
 	struct pf_hist commit_seconds;
+
+	/* the live feed and the echo (feed.c); [0] lots, [1] districts */
+	bool feed_on; /* [feed] topic_prefix set */
+	uint64_t feed_published[2], feed_coalesced[2], feed_dropped[2];
+	uint64_t feed_queued, feed_inflight; /* waiting; sent and not acknowledged */
+	uint64_t feed_asking;		     /* lots, districts the database is to tell about */
+	uint64_t feed_echoes, feed_echoes_dropped;
+	struct pf_hist feed_latency;
 
 	/* connections */
 	bool broker_up, db_up;

@@ -60,8 +60,9 @@ int pf_parse_timestamp(const char *s, size_t len, const struct pf_tz *tz, int64_
 /*
  * Let jansson allocate from a per-thread arena that each pf_normalize call rewinds (a tenth
  * of the daemon's CPU went to malloc and free without it). jansson's allocator is
- * process-wide, so the program decides: call it once before any JSON is parsed, and parse
- * JSON with jansson nowhere else. A no-op in sanitizer builds.
+ * process-wide, so the program decides: call it once before any JSON is parsed, and keep no
+ * other jansson value alive across a call of pf_normalize (build and free it within one call,
+ * as the live feed does). A no-op in sanitizer builds.
  */
 void pf_normalize_use_arena(void);
 

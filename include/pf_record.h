@@ -81,6 +81,8 @@ struct pf_reject {
 struct pf_record {
 	enum pf_record_kind kind;
 	int64_t received_at; /* microseconds since the Unix epoch, UTC */
+	bool retained;	     /* delivered with MQTT's retain flag: the broker replaying a retained
+				message at a (re)subscribe, not news from the controller */
 	union {
 		struct pf_observation obs;
 		struct pf_status_report status;
@@ -103,7 +105,8 @@ const char *pf_format_name(enum pf_format f);
  * frames it with). encode returns the bytes written, or a negative errno (-ENOBUFS if cap
  * is too small; PF_RECORD_MAX always suffices for a record built by the normalizer with a
  * payload of at most PF_REJECT_PAYLOAD_MAX). decode validates every length and enum and
- * returns 0 or -EBADMSG; on success topic/payload point into buf.
+ * returns 0 or -EBADMSG; on success topic/payload point into buf. Records spooled by earlier
+ * versions decode as they were written (retained false).
  */
 #define PF_REJECT_PAYLOAD_MAX 4096 /* bytes of a rejected payload kept */
 #define PF_TOPIC_MAX 512

@@ -72,7 +72,8 @@ while IFS='|' read -r district n; do
 done < <(pf_psql "SELECT district, count(*) FROM parking.lots WHERE district IS NOT NULL GROUP BY 1")
 
 say "starting parkfeedd"
-pf_conf_write "$PF_TMP/parkfeed.conf" mqtt.client_id=parkfeed-demo mqtt.keepalive=30
+pf_conf_write "$PF_TMP/parkfeed.conf" mqtt.client_id=parkfeed-demo mqtt.keepalive=30 \
+	feed.topic_prefix=availability feed.echo_rejects=true
 pf_daemon_start "$PF_TMP/parkfeed.conf"
 sleep 1
 pf_alive "$PF_DAEMON_PID" || pf_fail "parkfeedd exited at start: $(tail -n 5 "$PF_TMP/daemon.log")"
@@ -139,7 +140,9 @@ render() {
 	printf 'web page     %s/ (the map, live)   %s/ledger (the ledger)\n' "$PF_API_URL" "$PF_API_URL"
 	printf 'parkfeed-api %s/   (/v1/lots, /v1/lots?near=LON,LAT, /v1/districts, /v1/progress?year=%s,\n' \
 		"$PF_API_URL" "$year"
-	printf '              /ngsi-ld/v1/entities?type=OffStreetParking, /healthz)\n\n'
+	printf '              /ngsi-ld/v1/entities?type=OffStreetParking, /healthz)\n'
+	printf "live feed    mosquitto_sub -p %s -t 'availability/#' -v   (refusals: -t 'parking/+/rejected')\n\n" \
+		"$PF_MQTT_PORT"
 	echo "Free spaces by district (lots with fresh data)"
 	table "$district_sql"
 	echo

@@ -85,7 +85,7 @@ pf_assert_eq "$(pf_psql "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON
 pf_assert_eq "$(pf_psql "SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
 	JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'parking'
 	AND has_function_privilege('parkfeed_ingest', p.oid, 'EXECUTE')")" \
-	"freshness_counts ingest_occupancy ingest_rejected ingest_status schema_version" \
+	"feed_districts feed_lots freshness_counts ingest_occupancy ingest_rejected ingest_status schema_version" \
 	"parkfeed_ingest executes only these"
 
 # the CLI surface

@@ -47,7 +47,9 @@ fingerprint() {
 	local PGTZ=UTC
 	export PGTZ
 	pf_psql "SELECT md5(string_agg(o::text, ',' ORDER BY lot_id, observed_at)) FROM parking.occupancy o"
-	pf_psql "SELECT md5(string_agg(s::text, ',' ORDER BY lot_id)) FROM parking.lot_state s"
+	# (the columns it had before: later migrations add their own)
+	pf_psql "SELECT md5(string_agg(concat_ws('|', lot_id, observed_at, received_at, total, free,
+		occupied, status, seq, format), ',' ORDER BY lot_id)) FROM parking.lot_state"
 	pf_psql "SELECT md5(string_agg(r::text, ',' ORDER BY id)) FROM parking.rejected r"
 	pf_psql "SELECT md5(string_agg(h::text, ',' ORDER BY id)) FROM parking.stage_history h"
 	pf_psql "SELECT md5(string_agg(concat_ws('|', lot_id, name, district, stage, connected_at),

@@ -133,8 +133,28 @@ static void test_status_and_mixed(void **state)
 	assert_string_equal(q[1].params[3], "{NULL}");
 	assert_string_equal(q[1].params[5], "{\"parkfeed/1\"}");
 	assert_string_equal(q[1].params[6], "{t}");
+	assert_string_equal(q[1].params[7], "{f}");
 	assert_true(pf_batch_bytes(b) > 0);
+	/* a status the broker replayed from its retained store says so */
+	s.retained = true;
+	assert_int_equal(pf_batch_add(b, &s), 0);
+	assert_int_equal(pf_batch_queries(b, q), 2);
+	assert_string_equal(q[1].params[7], "{f,t}");
 	pf_batch_free(b);
+}
+
+static void test_pgarray(void **state)
+{
+	struct pf_buf s;
+
+	(void)state;
+	pf_buf_init(&s);
+	assert_string_equal(pf_pgarray_end(&s, 0), "{}");
+	s.len = 0;
+	assert_int_equal(pf_pgarray_text(&s, 0, "山阳区", strlen("山阳区")), 0);
+	assert_int_equal(pf_pgarray_text(&s, 1, "a\"b\\c", 5), 0);
+	assert_string_equal(pf_pgarray_end(&s, 2), "{\"山阳区\",\"a\\\"b\\\\c\"}");
+	pf_buf_free(&s);
 }
 
 static void test_large_batch(void **state)
@@ -158,7 +178,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_occupancy_arrays), cmocka_unit_test(test_integer_edges),
 		cmocka_unit_test(test_reject_escaping),	 cmocka_unit_test(test_status_and_mixed),
-		cmocka_unit_test(test_large_batch),
+		cmocka_unit_test(test_pgarray),		 cmocka_unit_test(test_large_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -355,7 +355,8 @@ static void test_unknown_section_and_key(void **state)
 		     ":3: [mqt]: unknown section (did you mean [mqtt]?)");
 	expect_error("; c\n[database]\n",
 		     ":2: [database]: unknown section (allowed: [mqtt], [postgres], [ingest], "
-		     "[spool], [log], [metrics], [systemd], [maintain], [aliases], [broker])");
+		     "[spool], [log], [metrics], [systemd], [maintain], [aliases], [broker], "
+		     "[feed])");
 	expect_error("[mqtt]\nhots = x\n", ":2: [mqtt] hots: unknown key (did you mean host?)");
 	expect_error("[mqtt]\nKeepalive = 5\n",
 		     ":2: [mqtt] Keepalive: unknown key (did you mean keepalive?)");
@@ -790,6 +791,55 @@ static void test_broker(void **state)
 	expect_error("[broker]\nport = 0\n", ":2: [broker] port: 0 is out of range (1..65535)");
 }
 
+/* [feed]: off by default; its prefix lies outside the controllers'; echo_rejects reloads. */
+static void test_feed(void **state)
+{
+	struct pf_config a, cfg;
+	char err[256];
+
+	pf_config_init(&a);
+	assert_string_equal(a.feed.topic_prefix, "");
+	assert_false(a.feed.echo_rejects);
+	assert_int_equal(a.feed.queue_max, 10000);
+	assert_int_equal(a.feed.max_inflight, 100);
+	expect_ok(&cfg, "[feed]\ntopic_prefix = city/availability\necho_rejects = true\n"
+			"queue_max = 5\nmax_inflight = 1\n");
+	assert_string_equal(cfg.feed.topic_prefix, "city/availability");
+	assert_true(cfg.feed.echo_rejects);
+	assert_int_equal(cfg.feed.queue_max, 5);
+	assert_int_equal(cfg.feed.max_inflight, 1);
+	assert_int_equal(pf_config_diff_nonreloadable(&a, &cfg, err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "[feed] topic_prefix"));
+	pf_config_free(&cfg);
+	expect_ok(&cfg, "[feed]\necho_rejects = true\n");
+	assert_int_equal(pf_config_diff_nonreloadable(&a, &cfg, err, sizeof(err)), 0);
+	pf_config_free(&cfg);
+	pf_config_free(&a);
+	/* a prefix next to parking/ is its own; one within it is the controllers' */
+	expect_ok(&cfg, "[mqtt]\ntopic_prefix = parking\n[feed]\ntopic_prefix = parkingfeed\n");
+	pf_config_free(&cfg);
+
+	expect_error(
+		"[feed]\ntopic_prefix = parking\n",
+		":2: [feed] topic_prefix: \"parking\" lies within [mqtt] topic_prefix "
+		"\"parking\", where lot controllers publish (allowed: a prefix of its own, e.g. "
+		"availability)");
+	expect_error(
+		"[feed]\ntopic_prefix = parking/out\n[mqtt]\ntopic_prefix = parking\n",
+		":2: [feed] topic_prefix: \"parking/out\" lies within [mqtt] topic_prefix "
+		"\"parking\", where lot controllers publish (allowed: a prefix of its own, e.g. "
+		"availability)");
+	expect_error("[feed]\ntopic_prefix = avail/#\n",
+		     ":2: [feed] topic_prefix: \"avail/#\" is not a topic prefix (allowed: topic "
+		     "levels without + or #, no leading, trailing or double /)");
+	expect_error("[feed]\necho_rejects = yes\n",
+		     ":2: [feed] echo_rejects: \"yes\" is not allowed (allowed: false, true)");
+	expect_error("[feed]\nqueue_max = 0\n",
+		     ":2: [feed] queue_max: 0 is out of range (1..1000000)");
+	expect_error("[feed]\nmax_inflight = 70000\n",
+		     ":2: [feed] max_inflight: 70000 is out of range (1..65535)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -811,6 +861,7 @@ int main(void)
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_diff_nonreloadable),
 		cmocka_unit_test(test_broker),
+		cmocka_unit_test(test_feed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -163,7 +163,7 @@ static void test_round_trip(void **state)
 	const char *lots[] = {"JZ-SY-002", "JZ-SY-001", "c2"};
 	const bool enabled[] = {true, true, false};
 	const char *daemons[] = {"parkfeed-1"};
-	struct pf_dynsec_want w = {"parking", lots, enabled, 2, daemons, 1};
+	struct pf_dynsec_want w = {"parking", lots, enabled, 2, daemons, 1, "availability"};
 	struct pf_dynsec_plan p, again;
 	struct pf_dynsec_file f, back;
 	json_t *acls;
@@ -223,6 +223,11 @@ static void test_round_trip(void **state)
 		json_object_get(json_object_get(back.by_role, "parkfeed-lot:JZ-SY-001"), "acls"),
 		acls));
 	json_decref(acls);
+	/* the daemons' role: the live feed under its prefix too */
+	acls = json_object_get(json_object_get(back.by_role, "parkfeed-daemon"), "acls");
+	assert_int_equal(json_array_size(acls), 5);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(acls, 4), "topic")),
+			    "availability/#");
 	pf_dynsec_plan_free(&p);
 	pf_dynsec_file_free(&back);
 	pf_dynsec_file_free(&f);
@@ -233,7 +238,7 @@ static void test_changes(void **state)
 {
 	const char *lots[] = {"A"};
 	bool enabled[] = {false};
-	struct pf_dynsec_want w = {"city/parking", lots, enabled, 1, NULL, 0};
+	struct pf_dynsec_want w = {"city/parking", lots, enabled, 1, NULL, 0, NULL};
 	struct pf_dynsec_plan p;
 	struct pf_dynsec_file f;
 	int n = 0;

@@ -152,7 +152,7 @@ static void test_empty_broker(void **state)
 	const char *lots[] = {"JZ-SY-002", "JZ-SY-001", "JZ-SY-009"};
 	const bool enabled[] = {true, true, false};
 	const char *daemons[] = {"parkfeed-1"};
-	struct pf_dynsec_want w = {"parking", lots, enabled, 3, daemons, 1};
+	struct pf_dynsec_want w = {"parking", lots, enabled, 3, daemons, 1, "availability"};
 	struct pf_dynsec_plan p;
 	struct model m;
 	json_t *acls;
@@ -185,6 +185,14 @@ static void test_empty_broker(void **state)
 	acls = json_object_get(p.steps[4].command, "acls");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(acls, 1), "topic")),
 			    "$share/+/parking/#");
+	/* daemons publish the live feed under its prefix, and nothing else but rejected echoes */
+	assert_int_equal(json_array_size(acls), 5);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(acls, 3), "topic")),
+			    "parking/+/rejected");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(acls, 4), "acltype")),
+			    "publishClientSend");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(acls, 4), "topic")),
+			    "availability/#");
 
 	apply_and_replan(&p, &w, &m);
 	pf_dynsec_plan_free(&p);
@@ -195,7 +203,7 @@ static void test_retire_reinstate_and_gone(void **state)
 {
 	const char *lots[] = {"A", "B"};
 	bool enabled[] = {true, false};
-	struct pf_dynsec_want w = {"parking", lots, enabled, 2, NULL, 0};
+	struct pf_dynsec_want w = {"parking", lots, enabled, 2, NULL, 0, NULL};
 	struct pf_dynsec_plan p;
 	struct model m;
 
@@ -244,7 +252,7 @@ static void test_retire_reinstate_and_gone(void **state)
 static void test_daemons(void **state)
 {
 	const char *two[] = {"parkfeed-1", "parkfeed-2"};
-	struct pf_dynsec_want w = {"parking", NULL, NULL, 0, two, 2};
+	struct pf_dynsec_want w = {"parking", NULL, NULL, 0, two, 2, NULL};
 	struct pf_dynsec_plan p;
 	struct model m;
 
@@ -267,6 +275,15 @@ static void test_daemons(void **state)
 	assert_string_equal(p.steps[0].what, "disable client parkfeed-2 (not in [broker] daemons)");
 	apply_and_replan(&p, &w, &m);
 	pf_dynsec_plan_free(&p);
+
+	/* a live feed configured later: the daemons' role gains it */
+	w.feed_prefix = "availability";
+	plan(&p, &w, &m);
+	assert_int_equal(p.n_steps, 1);
+	assert_string_equal(p.steps[0].what, "add ACL publishClientSend allow availability/# to "
+					     "role parkfeed-daemon");
+	apply_and_replan(&p, &w, &m);
+	pf_dynsec_plan_free(&p);
 	model_free(&m);
 }
 
@@ -274,7 +291,7 @@ static void test_repairs(void **state)
 {
 	const char *lots[] = {"A"};
 	const bool enabled[] = {true};
-	struct pf_dynsec_want w = {"city/parking", lots, enabled, 1, NULL, 0};
+	struct pf_dynsec_want w = {"city/parking", lots, enabled, 1, NULL, 0, NULL};
 	struct pf_dynsec_plan p;
 	struct model m;
 
@@ -306,7 +323,7 @@ static void test_conflicts(void **state)
 	const char *lots[] = {"A", "parkfeed-1"};
 	const bool enabled[] = {true, true};
 	const char *daemons[] = {"parkfeed-1", "mosq-admin"};
-	struct pf_dynsec_want w = {"parking", lots, enabled, 2, daemons, 2};
+	struct pf_dynsec_want w = {"parking", lots, enabled, 2, daemons, 2, NULL};
 	struct pf_dynsec_plan p;
 	struct model m;
 
@@ -332,7 +349,7 @@ static void test_conflicts(void **state)
 
 static void test_malformed_state(void **state)
 {
-	struct pf_dynsec_want w = {"parking", NULL, NULL, 0, NULL, 0};
+	struct pf_dynsec_want w = {"parking", NULL, NULL, 0, NULL, 0, NULL};
 	struct pf_dynsec_plan p;
 	json_t *obj = json_object(), *arr = json_loads("[{\"nousername\": 1}]", 0, NULL);
 	int n = 0;

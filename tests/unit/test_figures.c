@@ -149,6 +149,42 @@ static void test_render_no_freshness_yet(void **state)
 	pf_buf_free(&b);
 }
 
+/* The live feed's figures: by kind, the echo with them; the latency only with a feed. */
+static void test_render_feed(void **state)
+{
+	struct pf_figures f = healthy_figures();
+	struct pf_buf b;
+
+	(void)state;
+	f.feed_published[0] = 30;
+	f.feed_published[1] = 11;
+	f.feed_coalesced[0] = 49;
+	f.feed_dropped[1] = 2;
+	f.feed_echoes = 4;
+	f.feed_echoes_dropped = 1;
+	f.feed_queued = 3;
+	f.feed_asking = 5;
+	pf_buf_init(&b);
+	pf_figures_render(&b, &f, true);
+	assert_true(sample(b.p, "parkfeed_feed_published_total{kind=\"lot\"}") == 30);
+	assert_true(sample(b.p, "parkfeed_feed_published_total{kind=\"district\"}") == 11);
+	assert_true(sample(b.p, "parkfeed_feed_published_total{kind=\"rejected\"}") == 4);
+	assert_true(sample(b.p, "parkfeed_feed_coalesced_total{kind=\"lot\"}") == 49);
+	assert_true(sample(b.p, "parkfeed_feed_coalesced_total{kind=\"rejected\"}") == -1);
+	assert_true(sample(b.p, "parkfeed_feed_dropped_total{kind=\"district\"}") == 2);
+	assert_true(sample(b.p, "parkfeed_feed_dropped_total{kind=\"rejected\"}") == 1);
+	assert_true(sample(b.p, "parkfeed_feed_queued") == 3);
+	assert_true(sample(b.p, "parkfeed_feed_asking") == 5);
+	assert_null(strstr(b.p, "parkfeed_feed_latency_seconds"));
+	b.len = 0;
+	f.feed_on = true;
+	pf_hist_observe(&f.feed_latency, PF_HIST_FEED_SECONDS, 0.004);
+	pf_figures_render(&b, &f, true);
+	assert_true(sample(b.p, "parkfeed_feed_latency_seconds_bucket{le=\"0.005\"}") == 1);
+	assert_true(sample(b.p, "parkfeed_feed_latency_seconds_count") == 1);
+	pf_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_health_writer_stalled),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_render_no_freshness_yet),
+		cmocka_unit_test(test_render_feed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

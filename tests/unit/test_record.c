@@ -123,6 +123,13 @@ static size_t samples(struct pf_record *out)
 	out[n++] = reject(PF_REJ_PAYLOAD_TOO_LARGE, "a", max_detail, long_topic,
 			  PF_REJECT_PAYLOAD_MAX, UINT32_MAX);
 	out[n++] = reject(PF_REJ_BAD_TOPIC, "", "", "", 0, 0);
+	/* delivered as retained replays: version 2 */
+	out[n] = status_report(0, "", "");
+	out[n++].retained = true;
+	out[n] = occupancy(320, 70, 250, true, PF_LOT_OPEN, PF_FMT_NATIVE);
+	out[n++].retained = true;
+	out[n] = reject(PF_REJ_JSON_SYNTAX, "macun-3", "x", "parking/macun-3/status", 3, 3);
+	out[n++].retained = true;
 	return n;
 }
 
@@ -130,6 +137,7 @@ static void assert_same(const struct pf_record *a, const struct pf_record *b)
 {
 	assert_int_equal(a->kind, b->kind);
 	assert_int_equal(a->received_at, b->received_at);
+	assert_int_equal(a->retained, b->retained);
 	switch (a->kind) {
 	case PF_REC_OCCUPANCY:
 		assert_memory_equal(&a->u.obs, &b->u.obs, sizeof(a->u.obs));
@@ -170,8 +178,8 @@ static void test_round_trip(void **state)
 		assert_int_equal(pf_record_decode(&back, buf, (size_t)len), 0);
 		assert_same(&recs[i], &back);
 		if (back.kind == PF_REC_REJECT && back.topic_len) /* points into the buffer */
-			assert_ptr_equal(back.topic,
-					 buf + len - back.payload_len - 6 - back.topic_len);
+			assert_ptr_equal(back.topic, buf + len - back.retained - back.payload_len -
+							     6 - back.topic_len);
 	}
 }
 
@@ -313,7 +321,9 @@ static void test_bad_fields(void **state)
 		size_t width;
 		const char *what;
 	} patches[] = {
-		{0, 2 << 4 | PF_REC_OCCUPANCY, 1, "unknown version"},
+		{0, 2 << 4 | PF_REC_OCCUPANCY, 1, "version 2 without its flags"},
+		{0, 3 << 4 | PF_REC_OCCUPANCY, 1, "unknown version"},
+		{0, 0 << 4 | PF_REC_OCCUPANCY, 1, "version 0"},
 		{0, 1 << 4, 1, "kind 0"},
 		{0, 1 << 4 | 4, 1, "kind 4"},
 		{1, UINT64_MAX, 8, "received_at negative"},
@@ -393,13 +403,73 @@ static void test_mutations(void **state)
 	assert_true(accepted > 0);
 }
 
+/*
+ * A status record exactly as parkfeed 0.1 spooled it (version 1, layout in record.c): a spool
+ * left by the previous version is read after an upgrade, and a record without flags is still
+ * written in that form, so a downgrade reads it too.
+ */
+static void test_previous_version(void **state)
+{
+	static const uint8_t v1[] = {
+		0x12,						/* version 1, status */
+		0x00, 0xe6, 0xfe, 0x5a, 0x70, 0xfe, 0x05, 0x00, /* received_at 1687133400000000 */
+		0x09, 'J',  'Z',  '-',	'S',  'Y',  '-',  '0',	'0', '1',      /* lot_id */
+		0x00,							       /* online false */
+		0x01,							       /* compliant */
+		0x06, 'J',  'Z',  'P',	'a',  'r',  'k',  0x03, '3', '.', '2', /* system, version */
+		0x0a, 'p',  'a',  'r',	'k',  'f',  'e',  'e',	'd', '/', '1', /* protocol */
+	};
+	uint8_t buf[PF_RECORD_MAX], flagged[PF_RECORD_MAX];
+	struct pf_record r, again;
+	int n;
+
+	(void)state;
+	assert_int_equal(pf_record_decode(&r, v1, sizeof(v1)), 0);
+	assert_int_equal(r.kind, PF_REC_STATUS);
+	assert_int_equal(r.received_at, NOW);
+	assert_string_equal(r.u.status.lot_id, "JZ-SY-001");
+	assert_int_equal(r.u.status.online, 0);
+	assert_true(r.u.status.compliant);
+	assert_string_equal(r.u.status.system, "JZPark");
+	assert_string_equal(r.u.status.version, "3.2");
+	assert_string_equal(r.u.status.protocol, "parkfeed/1");
+	assert_false(r.retained);
+	n = pf_record_encode(&r, buf, sizeof(buf));
+	assert_int_equal(n, (int)sizeof(v1));
+	assert_memory_equal(buf, v1, sizeof(v1));
+
+	/* a replay: version 2, the same body and one byte of flags */
+	r.retained = true;
+	n = pf_record_encode(&r, flagged, sizeof(flagged));
+	assert_int_equal(n, (int)sizeof(v1) + 1);
+	assert_int_equal(flagged[0], 0x22);
+	assert_memory_equal(flagged + 1, v1 + 1, sizeof(v1) - 1);
+	assert_int_equal(flagged[sizeof(v1)], 0x01);
+	assert_int_equal(pf_record_decode(&again, flagged, (size_t)n), 0);
+	assert_true(again.retained);
+	/* version 2 is only ever written with a flag, and only with flags it knows */
+	flagged[sizeof(v1)] = 0x00;
+	assert_int_equal(pf_record_decode(&again, flagged, (size_t)n), -EBADMSG);
+	flagged[sizeof(v1)] = 0x03;
+	assert_int_equal(pf_record_decode(&again, flagged, (size_t)n), -EBADMSG);
+	/* and a version 1 record with a byte more is not one */
+	memcpy(buf, v1, sizeof(v1));
+	buf[sizeof(v1)] = 0x01;
+	assert_int_equal(pf_record_decode(&again, buf, sizeof(v1) + 1), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),	      cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_encode_nobufs), cmocka_unit_test(test_encode_invalid),
-		cmocka_unit_test(test_truncated),     cmocka_unit_test(test_bad_fields),
-		cmocka_unit_test(test_mutations),     cmocka_unit_test(test_control_text),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_encode_nobufs),
+		cmocka_unit_test(test_encode_invalid),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_control_text),
+		cmocka_unit_test(test_previous_version),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "fake_pq.h"
+#include "pf_feedq.h"
 #include "pf_log.h"
 #include "pf_record.h"
 #include "pf_version.h"
@@ -42,6 +43,8 @@ struct run {
 	int expect; /* keys the server must end with */
 	bool timed_out;
 	int max_inflight; /* seen during the run */
+	struct pf_feedq *feedq;
+	uint64_t observed; /* observations the writer handed to the feed, as committed */
 };
 
 static struct run *current;
@@ -155,10 +158,22 @@ static void close_cb(uv_handle_t *h)
 	(void)h;
 }
 
-/* One run: RECORDS records, all of which must be committed despite what `fake` is told. */
+/* The feed's side: every committed transaction's observations, as the live feed gets them. */
+static void on_committed(void *ctx, struct pf_feedq_txn *t)
+{
+	struct run *r = ctx;
+
+	r->observed += pf_feedq_txn_size(t);
+	pf_feedq_committed(r->feedq, t, 1);
+}
+
+/* One run: RECORDS records, all of which must be committed despite what `fake` is told. The
+ * live feed hears of exactly the observations committed, whatever was rewound and sent again. */
 static void run_once(int stall_timeout, const char *poison_lot, int poison_at, int expect)
 {
-	static const struct pf_writer_callbacks wcb = {0};
+	static const struct pf_writer_callbacks wcb = {.on_committed = on_committed};
+	struct pf_feedq_config qc = {
+		.queue_max = 10, .max_lots = 10, .max_districts = 1, .exclusive = true};
 	struct pf_spool_config sc = {.max_bytes = 64 << 20, .segment_bytes = 64 << 10};
 	struct pf_spool_recovery rec;
 	struct run *r = calloc(1, sizeof(*r));
@@ -183,6 +198,9 @@ static void run_once(int stall_timeout, const char *poison_lot, int poison_at, i
 	assert_int_equal(uv_loop_init(&r->loop), 0);
 	r->started_ms = uv_now(&r->loop);
 	assert_int_equal(pf_writer_init(&r->w, &r->loop, &r->cfg, r->sp, &wcb, r), 0);
+	r->feedq = pf_feedq_new(&qc);
+	assert_non_null(r->feedq);
+	assert_int_equal(pf_writer_set_feed(&r->w, r->feedq), 0);
 	uv_timer_init(&r->loop, &r->server);
 	uv_timer_init(&r->loop, &r->deadline);
 	uv_timer_init(&r->loop, &r->ticker);
@@ -201,6 +219,7 @@ static void run_once(int stall_timeout, const char *poison_lot, int poison_at, i
 			pf_db_state_name(r->w.db.state), r->w.txn_count, fake.fail_send_at,
 			fake.fail_sync_at, fake.fail_flush_at, fake.drop_after_result);
 	assert_int_equal(fake.n_keys, r->expect);
+	assert_int_equal(r->observed, r->w.stats.committed_records - r->w.stats.refused);
 	last_stalls = r->w.stats.stalls;
 
 	pf_writer_stop(&r->w, on_stopped);
@@ -210,6 +229,7 @@ static void run_once(int stall_timeout, const char *poison_lot, int poison_at, i
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&r->loop), 0);
 	pf_writer_free(&r->w);
+	pf_feedq_free(r->feedq);
 	pf_spool_close(r->sp);
 	pf_config_free(&r->cfg);
 	char cmd[128];

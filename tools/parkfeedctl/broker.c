@@ -145,6 +145,7 @@ static int settings(const struct ctl_opts *o, struct ctl_broker_args *a)
 	b->certfile = b->certfile ? b->certfile : a->cfg.broker.tls_cert_file;
 	b->keyfile = b->keyfile ? b->keyfile : a->cfg.broker.tls_key_file;
 	b->prefix = b->prefix ? b->prefix : a->cfg.mqtt.topic_prefix;
+	b->feed_prefix = a->cfg.feed.topic_prefix;
 	if (!a->daemon_given && split_daemons(b, a->cfg.broker.daemons) < 0) {
 		ctl__err("out of memory");
 		return 1;

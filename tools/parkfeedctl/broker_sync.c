@@ -121,6 +121,7 @@ static int want_from(struct pf_dynsec_want *w, const PGresult *res, const struct
 	}
 	*w = (struct pf_dynsec_want){
 		.prefix = b->prefix,
+		.feed_prefix = b->feed_prefix,
 		.lots = *lots,
 		.lot_enabled = *enabled,
 		.n_lots = n,

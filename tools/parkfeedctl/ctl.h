@@ -109,8 +109,9 @@ struct ctl_broker {
 	const char *username;
 	char *password; /* owned, wiped when freed */
 	const char *cafile, *certfile, *keyfile;
-	const char *prefix; /* the controllers' topic prefix */
-	char **daemons;	    /* owned; parkfeedd accounts to keep, none = not managed */
+	const char *prefix;	 /* the controllers' topic prefix */
+	const char *feed_prefix; /* [feed] topic_prefix: the daemons publish there; "" = none */
+	char **daemons;		 /* owned; parkfeedd accounts to keep, none = not managed */
 	size_t n_daemons;
 };
 

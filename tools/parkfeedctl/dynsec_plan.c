@@ -106,9 +106,9 @@ json_t *pf_dynsec_lot_acls(const char *prefix, const char *lot_id)
 	return acls;
 }
 
-json_t *pf_dynsec_daemon_acls(const char *prefix)
+json_t *pf_dynsec_daemon_acls(const char *prefix, const char *feed_prefix)
 {
-	char all[600], shared[600], rejected[600];
+	char all[600], shared[600], rejected[600], feed[600];
 	json_t *acls = json_array();
 
 	snprintf(all, sizeof(all), "%s/#", prefix);
@@ -119,6 +119,13 @@ json_t *pf_dynsec_daemon_acls(const char *prefix)
 	    push_acl(acls, "subscribePattern", shared, true, 0) < 0 ||
 	    push_acl(acls, "publishClientReceive", all, true, 0) < 0 ||
 	    push_acl(acls, "publishClientSend", rejected, true, 0) < 0) {
+		json_decref(acls);
+		return NULL;
+	}
+	/* The live feed's retained messages: lots and districts under a prefix of its own. */
+	snprintf(feed, sizeof(feed), "%s/#", feed_prefix ? feed_prefix : "");
+	if (feed_prefix && feed_prefix[0] &&
+	    push_acl(acls, "publishClientSend", feed, true, 0) < 0) {
 		json_decref(acls);
 		return NULL;
 	}
@@ -474,8 +481,9 @@ static int build(struct pf_dynsec_plan *p, const struct state *st, const struct 
 			      password, arg);
 	free(order);
 	if (rc == 0 && w->n_daemons)
-		rc = ensure_role(p, st, PF_DYNSEC_DAEMON_ROLE, pf_dynsec_daemon_acls(w->prefix),
-				 PF_DYNSEC_DAEMON, PF_DYNSEC_DAEMON_ROLE, &k);
+		rc = ensure_role(p, st, PF_DYNSEC_DAEMON_ROLE,
+				 pf_dynsec_daemon_acls(w->prefix, w->feed_prefix), PF_DYNSEC_DAEMON,
+				 PF_DYNSEC_DAEMON_ROLE, &k);
 	for (size_t i = 0; rc == 0 && i < w->n_daemons; i++)
 		rc = json_object_get(st->lots, w->daemons[i])
 			     ? add_conflict(p,

@@ -12,8 +12,9 @@
  * "parkfeed-lot:<lot_id>", that may publish only under <prefix>/<lot_id>/ (but not on its
  * rejected topic, which is parkfeedd's) and subscribe only to <prefix>/<lot_id>/rejected.
  * Daemons share the role "parkfeed-daemon": read <prefix>/# (also as a shared subscription)
- * and publish <prefix>/+/rejected. A client belongs to parkfeed when it holds one of these
- * roles; any other client is left alone, and a lot or daemon whose name it takes is a conflict.
+ * and publish <prefix>/+/rejected, and the live feed under its own prefix when there is one. A
+ * client belongs to parkfeed when it holds one of these roles; any other client is left alone, and
+ * a lot or daemon whose name it takes is a conflict.
  */
 #define PF_DYNSEC_LOT_ROLE_PREFIX "parkfeed-lot:"
 #define PF_DYNSEC_DAEMON_ROLE "parkfeed-daemon"
@@ -26,6 +27,7 @@ struct pf_dynsec_want {
 	size_t n_lots;
 	const char *const *daemons; /* parkfeedd accounts; none = daemon clients left as they are */
 	size_t n_daemons;
+	const char *feed_prefix; /* [feed] topic_prefix; NULL or "" = no live feed */
 };
 
 enum pf_dynsec_account { PF_DYNSEC_LOT = 0, PF_DYNSEC_DAEMON };
@@ -68,7 +70,7 @@ bool pf_dynsec_has_role(const json_t *client, const char *rolename);
 
 /* The ACLs of a lot's role or of the daemons' role (a new JSON array, NULL without memory). */
 json_t *pf_dynsec_lot_acls(const char *prefix, const char *lot_id);
-json_t *pf_dynsec_daemon_acls(const char *prefix);
+json_t *pf_dynsec_daemon_acls(const char *prefix, const char *feed_prefix);
 
 /* ---- offline: the plugin's state file itself (dynsec_file.c, dynsec_apply.c, dynsec_pw.c) ---- */
 
