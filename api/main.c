@@ -1,6 +1,5 @@
 /* parkfeed-api: configuration, signals, systemd notifications, and the modules' lifetimes. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "apiconf.h"
 #include "app.h"
 #include "dbq.h"
+#include "pf_args.h"
 #include "pf_log.h"
 #include "pf_notify.h"
 #include "pf_version.h"
@@ -32,19 +32,16 @@ struct api {
 	unsigned long long requests_at_status;
 };
 
-static void usage(FILE *out)
-{
-	fputs("usage: parkfeed-api -c FILE [-t]\n"
-	      "\n"
-	      "The read-only HTTP service of parkfeed: lots, nearest lots, districts, the ledger\n"
-	      "and NGSI-LD entities, from PostgreSQL as a login in parkfeed_reader.\n"
-	      "  -c, --config FILE  configuration (e.g. /etc/parkfeed/parkfeed-api.conf)\n"
-	      "  -t, --test         check the configuration and exit (0 valid, 1 not)\n"
-	      "  -V, --version      print the version and exit\n"
-	      "  -h, --help         this text\n"
-	      "See parkfeed-api(8).\n",
-	      out);
-}
+static const char usage_text[] =
+	"usage: parkfeed-api -c FILE [-t]\n"
+	"\n"
+	"The read-only HTTP service of parkfeed: lots, nearest lots, districts, the ledger\n"
+	"and NGSI-LD entities, from PostgreSQL as a login in parkfeed_reader.\n"
+	"  -c, --config FILE  configuration (e.g. /etc/parkfeed/parkfeed-api.conf)\n"
+	"  -t, --test         check the configuration and exit (0 valid, 1 not)\n"
+	"  -V, --version      print the version and exit\n"
+	"  -h, --help         this text\n"
+	"See parkfeed-api(8).\n";
 
 /* Load and check a configuration, and read its password: all a start or -t needs. */
 static int check_config(const char *path, struct api_config *cfg, char **password, char *err,
@@ -308,50 +305,24 @@ static int run(struct api *a, struct api_config *cfg)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"test", no_argument, NULL, 't'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	struct pf_service_args args = {.prog = "parkfeed-api",
+				       .example = "/etc/parkfeed/parkfeed-api.conf",
+				       .usage = usage_text};
 	static struct api a;
 	struct api_config cfg;
-	bool test_only = false;
 	char err[640];
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			a.config_path = optarg;
-			break;
-		case 't':
-			test_only = true;
-			break;
-		case 'V':
-			printf("parkfeed-api %s\n", PF_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!a.config_path || optind != argc) {
-		fprintf(stderr, "parkfeed-api: %s\n",
-			a.config_path ? "unexpected argument"
-				      : "no configuration file: give -c FILE (e.g. -c "
-					"/etc/parkfeed/parkfeed-api.conf)");
-		return 2;
-	}
+	if ((rc = pf_service_args(&args, argc, argv)) >= 0)
+		return rc;
+	a.config_path = args.config_path;
 	apiconf__init(&cfg);
 	if (check_config(a.config_path, &cfg, &a.password, err, sizeof(err)) < 0) {
 		fprintf(stderr, "parkfeed-api: %s\n", err);
 		apiconf__free(&cfg);
 		return 1;
 	}
-	if (test_only) {
+	if (args.test_only) {
 		struct stat st;
 
 		if (stat(cfg.web.root, &st) < 0 || !S_ISDIR(st.st_mode))

@@ -1,6 +1,5 @@
 /* parkfeedd: start-up, signals and shutdown around one libuv loop. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <mosquitto.h>
 #include <uv.h>
 
+#include "pf_args.h"
 #include "pf_config.h"
 #include "pf_log.h"
 #include "pf_normalize.h"
@@ -51,17 +51,14 @@ struct daemon {
 	char degraded[160];	  /* why READY=1 was sent without the broker, "" if not */
 };
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: parkfeedd -c FILE [-t]\n"
-		"Consume parking-lot occupancy from MQTT into PostgreSQL.\n\n"
-		"  -c, --config FILE  configuration file (see parkfeed.conf(5))\n"
-		"  -t, --test         check the configuration and exit (0 ok, 1 with a message)\n"
-		"  -V, --version      print the version and exit\n"
-		"  -h, --help         this text\n\n"
-		"Runs in the foreground; SIGTERM or SIGINT stop it cleanly, SIGHUP reloads.\n");
-}
+static const char usage_text[] =
+	"Usage: parkfeedd -c FILE [-t]\n"
+	"Consume parking-lot occupancy from MQTT into PostgreSQL.\n\n"
+	"  -c, --config FILE  configuration file (see parkfeed.conf(5))\n"
+	"  -t, --test         check the configuration and exit (0 ok, 1 with a message)\n"
+	"  -V, --version      print the version and exit\n"
+	"  -h, --help         this text\n\n"
+	"Runs in the foreground; SIGTERM or SIGINT stop it cleanly, SIGHUP reloads.\n";
 
 static void build_norm(struct daemon *d)
 {
@@ -408,42 +405,16 @@ static int run(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"test", no_argument, NULL, 't'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	struct pf_service_args args = {
+		.prog = "parkfeedd", .example = "/etc/parkfeed/parkfeed.conf", .usage = usage_text};
 	static struct daemon d;
-	bool test_only = false, transport_warned;
+	bool transport_warned;
 	char err[512], warn[640];
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			d.config_path = optarg;
-			break;
-		case 't':
-			test_only = true;
-			break;
-		case 'V':
-			printf("parkfeedd %s\n", PF_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!d.config_path || optind != argc) {
-		fprintf(stderr, "parkfeedd: %s\n",
-			d.config_path
-				? "unexpected argument"
-				: "no configuration file: give -c FILE (e.g. -c /etc/parkfeed/parkfeed.conf)");
-		return 2;
-	}
+	if ((rc = pf_service_args(&args, argc, argv)) >= 0)
+		return rc;
+	d.config_path = args.config_path;
 	pf_config_init(&d.cfg);
 	if (check_config(&d, err, sizeof(err)) < 0) {
 		fprintf(stderr, "parkfeedd: %s\n", err);
@@ -453,7 +424,7 @@ int main(int argc, char **argv)
 	}
 	/* A warning, not a refusal: a network the site trusts may be a choice. */
 	transport_warned = pf_pgcheck_transport(d.cfg.postgres.conninfo, warn, sizeof(warn));
-	if (test_only) {
+	if (args.test_only) {
 		if (transport_warned)
 			fprintf(stderr, "parkfeedd: warning: %s\n", warn);
 		printf("parkfeedd: configuration %s is valid\n", d.config_path);
