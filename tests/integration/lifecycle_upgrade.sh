@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upgrade from the previous release's schema (migrations 001-006, `migrate --to 6`) holding
+# Upgrade from the previous release's schema (0.1.0: migrations 001-005, `migrate --to 5`) holding
 # data: 20 months of occupancy (old months in the default partition as that release left
 # them, some in partitions its maintain created), rejected messages, stage history. migrate
 # to the latest keeps every row; the retention policy stays unset and maintain deletes
@@ -13,8 +13,8 @@ pf_env_init
 pf_pg_start
 cd "$PF_TMP"
 
-"$PF_CTL" -d "$PF_PG_SUPER_CONNINFO" migrate --to 6 >old.out 2>&1 || pf_fail "migrate --to 6: $(cat old.out)"
-pf_assert_eq "$(tail -n 1 old.out)" "schema at version 6" "the previous release's schema"
+"$PF_CTL" -d "$PF_PG_SUPER_CONNINFO" migrate --to 5 >old.out 2>&1 || pf_fail "migrate --to 5: $(cat old.out)"
+pf_assert_eq "$(tail -n 1 old.out)" "schema at version 5" "the previous release's schema"
 pf_assert_eq "$(pf_psql "SELECT count(*) FROM pg_db_role_setting")" 0 "--to sets no TimeZone"
 # The logins a deployment of that release had (as pf_pg_migrate makes them).
 pf_psql "CREATE ROLE pf_daemon LOGIN IN ROLE parkfeed_ingest;
