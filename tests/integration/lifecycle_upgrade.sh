@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Upgrade from the previous release's schema (0.1.0: migrations 001-005, `migrate --to 5`) holding
-# data: 20 months of occupancy (old months in the default partition as that release left
+# Upgrade from the previous release's schema (0.1.0: migrations 001-005, `migrate --to 5`)
+# holding data: 20 months of occupancy (old months in the default partition as that release left
 # them, some in partitions its maintain created), rejected messages, stage history. migrate
 # to the latest keeps every row; the retention policy stays unset and maintain deletes
 # nothing, saying what the defaults would delete; it rolls up the old data (equal to the raw
