@@ -306,6 +306,7 @@ static int run(struct api *a, struct api_config *cfg)
 int main(int argc, char **argv)
 {
 	struct pf_service_args args = {.prog = "parkfeed-api",
+				       .version = PF_VERSION,
 				       .example = "/etc/parkfeed/parkfeed-api.conf",
 				       .usage = usage_text};
 	static struct api a;

@@ -3,8 +3,6 @@
 
 #include <getopt.h>
 
-#include "pf_version.h"
-
 int pf_service_args(struct pf_service_args *a, int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -23,7 +21,7 @@ int pf_service_args(struct pf_service_args *a, int argc, char **argv)
 			a->test_only = true;
 			break;
 		case 'V':
-			printf("%s %s\n", a->prog, PF_VERSION);
+			printf("%s %s\n", a->prog, a->version);
 			return 0;
 		case 'h':
 			fputs(a->usage, stdout);

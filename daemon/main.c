@@ -405,8 +405,10 @@ static int run(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct pf_service_args args = {
-		.prog = "parkfeedd", .example = "/etc/parkfeed/parkfeed.conf", .usage = usage_text};
+	struct pf_service_args args = {.prog = "parkfeedd",
+				       .version = PF_VERSION,
+				       .example = "/etc/parkfeed/parkfeed.conf",
+				       .usage = usage_text};
 	static struct daemon d;
 	bool transport_warned;
 	char err[512], warn[640];

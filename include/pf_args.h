@@ -10,6 +10,7 @@
 
 struct pf_service_args {
 	const char *prog;	 /* the name in messages: "parkfeedd" */
+	const char *version;	 /* what --version prints after it */
 	const char *example;	 /* the packaged configuration, named when -c is missing */
 	const char *usage;	 /* the --help text */
 	const char *config_path; /* out: -c FILE */
