@@ -331,9 +331,37 @@ static void get_reject(struct rbuf *r, struct pf_record *rec)
 	rec->payload = take(r, rec->payload_len);
 }
 
-int pf_record_decode(struct pf_record *rec, const uint8_t *buf, size_t len)
+/* Clean a text field in place: true when it held a control character. */
+static bool clean_field(char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap);
+
+	if (n >= cap || pf_utf8_clean((const uint8_t *)s, n))
+		return false;
+	pf_utf8_sanitize(s, n);
+	return true;
+}
+
+/* Controller text a version-1 record may hold raw: parkfeed 0.1 spooled status strings as
+ * controllers sent them (the database cleans them too). */
+static bool clean_text(struct pf_record *rec)
+{
+	bool cleaned = false;
+
+	if (rec->kind == PF_REC_STATUS) {
+		cleaned |= clean_field(rec->u.status.system, sizeof(rec->u.status.system));
+		cleaned |= clean_field(rec->u.status.version, sizeof(rec->u.status.version));
+		cleaned |= clean_field(rec->u.status.protocol, sizeof(rec->u.status.protocol));
+	} else if (rec->kind == PF_REC_REJECT) {
+		cleaned |= clean_field(rec->u.reject.detail, sizeof(rec->u.reject.detail));
+	}
+	return cleaned;
+}
+
+static int decode(struct pf_record *rec, const uint8_t *buf, size_t len, bool lenient)
 {
 	struct rbuf r = {.p = buf, .len = buf ? len : 0};
+	bool cleaned = false;
 	unsigned head = (unsigned)get_le(&r, 1), version = head >> 4, flags;
 
 	memset(rec, 0, sizeof(*rec));
@@ -353,9 +381,21 @@ int pf_record_decode(struct pf_record *rec, const uint8_t *buf, size_t len)
 		r.bad |= flags == 0 || (flags & ~(unsigned)REC_F_RETAINED);
 		rec->retained = flags & REC_F_RETAINED;
 	}
+	if (lenient && !r.bad && version == REC_V1)
+		cleaned = clean_text(rec);
 	if (r.bad || r.off != r.len || !record_ok(rec)) {
 		memset(rec, 0, sizeof(*rec));
 		return -EBADMSG;
 	}
-	return 0;
+	return cleaned;
+}
+
+int pf_record_decode(struct pf_record *rec, const uint8_t *buf, size_t len)
+{
+	return decode(rec, buf, len, false);
+}
+
+int pf_record_decode_spooled(struct pf_record *rec, const uint8_t *buf, size_t len)
+{
+	return decode(rec, buf, len, true);
 }

@@ -151,13 +151,22 @@ static void start_read(struct pf_writer *w)
 static int next_record(struct pf_writer *w, struct pf_record *rec, const uint8_t **body,
 		       uint32_t *len, struct pf_spool_pos *after)
 {
+	int rc;
+
 	for (;;) {
 		if (!w->have_records || pf_spool_next(w->sp, body, len, after) != 1) {
 			w->have_records = false;
 			start_read(w);
 			return 0;
 		}
-		if (pf_record_decode(rec, *body, *len) == 0)
+		rc = pf_record_decode_spooled(rec, *body, *len);
+		if (rc == 1)
+			pf_log_limited(PF_LOG_WARNING, "spool-clean",
+				       "spool: a record before %" PRIu64 ":%" PRIu64
+				       " written by parkfeed 0.1 held control characters in its "
+				       "text: they are stored as '?', as this version stores them",
+				       after->seg, after->off);
+		if (rc >= 0)
 			return 1;
 		/* Intact on disk (CRC checked) but not a record this version understands. */
 		pf_err("spool: undecodable record before %" PRIu64 ":%" PRIu64 " (%u bytes) "
@@ -441,7 +450,7 @@ static void send_refused(struct pf_writer *w, const struct writer__txn *t,
 	struct pf_record rec, rj;
 	char topic[PF_TOPIC_MAX];
 
-	if (pf_record_decode(&rec, w->single_body, w->single_len) != 0)
+	if (pf_record_decode_spooled(&rec, w->single_body, w->single_len) < 0)
 		return;
 	memset(&rj, 0, sizeof(rj));
 	rj.kind = PF_REC_REJECT;

@@ -20,8 +20,15 @@ static void check_body(const uint8_t *body, size_t len)
 	struct pf_record rec;
 	int n;
 
-	if (pf_record_decode(&rec, body, len) != 0)
+	/* The writer's decoder takes what the strict one takes, and what it cleans is a record. */
+	n = pf_record_decode_spooled(&rec, body, len);
+	if (n == 1)
+		FUZZ_CHECK(pf_record_encode(&rec, buf, sizeof(buf)) > 0);
+	if (pf_record_decode(&rec, body, len) != 0) {
+		FUZZ_CHECK(n != 0);
 		return;
+	}
+	FUZZ_CHECK(n == 0);
 	n = pf_record_encode(&rec, buf, sizeof(buf));
 	FUZZ_CHECK(n > 0);
 	FUZZ_CHECK((size_t)n == len && memcmp(buf, body, len) == 0);

@@ -116,5 +116,13 @@ __attribute__((warn_unused_result)) int pf_record_encode(const struct pf_record 
 							 size_t cap);
 __attribute__((warn_unused_result)) int pf_record_decode(struct pf_record *rec, const uint8_t *buf,
 							 size_t len);
+/*
+ * decode for the writer: a version-1 record whose text holds control characters (parkfeed
+ * 0.1 spooled controllers' status strings raw) is cleaned as the normalizer cleans it now,
+ * not refused. Returns 0, 1 (text was cleaned) or -EBADMSG. pf_record_decode stays strict, so
+ * the encoding stays canonical.
+ */
+__attribute__((warn_unused_result)) int pf_record_decode_spooled(struct pf_record *rec,
+								 const uint8_t *buf, size_t len);
 
 #endif

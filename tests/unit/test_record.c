@@ -458,6 +458,42 @@ static void test_previous_version(void **state)
 	assert_int_equal(pf_record_decode(&again, buf, sizeof(v1) + 1), -EBADMSG);
 }
 
+/*
+ * parkfeed 0.1 spooled a controller's status strings raw: the writer's decoder cleans such a
+ * record as the normalizer now would (the strict one refuses it, the encoding stays
+ * canonical); a version-2 record, never written so, is refused by both.
+ */
+static void test_previous_version_control_text(void **state)
+{
+	static const uint8_t v1[] = {
+		0x12,							  /* version 1, status */
+		0x00, 0xe6, 0xfe, 0x5a, 0x70, 0xfe, 0x05, 0x00,		  /* received_at */
+		0x09, 'J',  'Z',  '-',	'S',  'Y',  '-',  '0',	'0', '1', /* lot_id */
+		0x01, 0x01,						  /* online, compliant */
+		0x08, 0x1b, '[',  '2',	'K',  0xc2, 0x9b, 'o',	'k',	  /* system: ESC [2K, CSI */
+		0x03, '3',  '.',  '2',					  /* version */
+		0x00,							  /* protocol */
+	};
+	uint8_t v2[sizeof(v1) + 1];
+	struct pf_record r;
+
+	(void)state;
+	assert_int_equal(pf_record_decode(&r, v1, sizeof(v1)), -EBADMSG);
+	assert_int_equal(pf_record_decode_spooled(&r, v1, sizeof(v1)), 1);
+	assert_string_equal(r.u.status.lot_id, "JZ-SY-001");
+	assert_string_equal(r.u.status.system, "?[2K?ok");
+	assert_string_equal(r.u.status.version, "3.2");
+	memcpy(v2, v1, sizeof(v1));
+	v2[0] = 0x22;
+	v2[sizeof(v1)] = 0x01;
+	assert_int_equal(pf_record_decode_spooled(&r, v2, sizeof(v2)), -EBADMSG);
+	/* a clean record: 0, as pf_record_decode */
+	memcpy(v2, v1, sizeof(v1));
+	memcpy(v2 + 21, "\x08JZPark!!", 9);
+	assert_int_equal(pf_record_decode_spooled(&r, v2, sizeof(v1)), 0);
+	assert_string_equal(r.u.status.system, "JZPark!!");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -469,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_bad_fields),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_control_text),
+		cmocka_unit_test(test_previous_version_control_text),
 		cmocka_unit_test(test_previous_version),
 	};
 
