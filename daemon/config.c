@@ -165,7 +165,7 @@ static const struct pf_ini_key keys[] = {
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"mqtt",    "postgres", "ingest",  "spool",  "log",    "metrics",
+static const char *const sections[] = {"mqtt",	  "postgres", "ingest",	 "spool",  "log", "metrics",
 				       "systemd", "maintain", "aliases", "broker", "feed"};
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
