@@ -213,13 +213,13 @@ int pf_metrics_start(struct pf_metrics *m, const char *listen, char *err, size_t
 	/* The HTTP thread inherits this mask: signals stay with the loop thread's handlers. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
-				  (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-				  (unsigned int)METRICS_CONN_LIMIT,
+	/* The logger first: libmicrohttpd warns about options handled before it. */
+	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
+				  on_mhd_error, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_CONN_LIMIT,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)METRICS_PER_IP,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_IDLE_S,
-				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, m,
-				  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL, MHD_OPTION_END);
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
 	rc = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!m->mhd) {

@@ -2,7 +2,7 @@
 # /metrics and /healthz: counters after a known mix of good and bad messages agree with the
 # database; /healthz is 200, stays 200 while PostgreSQL is down with a small spool, turns 503
 # once the spool passes [metrics] health_spool_bytes, 200 again after PostgreSQL returns, and
-# 503 while the broker is down.
+# 503 while the broker is down. A clean start logs no warning.
 set -euo pipefail
 source "$(dirname "$0")/../lib/env.sh"
 pf_env_init
@@ -19,6 +19,9 @@ pf_daemon_start "$conf"
 pf_daemon_wait_log 'metrics: serving' 10
 pf_daemon_wait_log 'mqtt: connected' 20
 pf_daemon_wait_log 'postgres: connected' 20
+# a clean start says nothing to worry about (libmicrohttpd's own warnings included)
+grep -E ' (warning|error|critical): ' "$PF_TMP/daemon.log" &&
+	pf_fail "warnings at a clean start (above)"
 
 pf_wait_health 200 5 '^ok$'
 code=$(curl -s -o /dev/null -w '%{http_code}' "$url/nothing-here")
