@@ -24,7 +24,8 @@
 # Functions: pf_env_init pf_free_port pf_track_pid pf_alive
 #   PostgreSQL: pf_pg_start pf_pg_stop pf_pg_start_again pf_pg_restart pf_pg_migrate
 #               pf_psql pf_psql_as pf_wait_sql
-#   mosquitto:  pf_mqtt_start pf_mqtt_stop pf_mqtt_start_again pf_mqtt_restart pf_pub pf_pub_file
+#   mosquitto:  pf_mqtt_start pf_mqtt_stop pf_mqtt_kill pf_mqtt_start_again pf_mqtt_restart
+#               pf_pub pf_pub_file
 #               pf_dynsec_plugin pf_dynsec_init pf_creds_pw pf_mqtt_as
 #   parkfeedd:  pf_conf_write pf_daemon_start pf_daemon_stop pf_daemon_kill pf_daemon_log_mark
 #               pf_daemon_wait_log
@@ -598,6 +599,13 @@ pf_mqtt_start_again() {
 		pf__tail "mosquitto log" "$PF_TMP/mosquitto.log" 20
 		pf_fail "mosquitto does not start again on port $PF_MQTT_PORT"
 	fi
+}
+
+# Kill the broker (SIGKILL: nothing saved since its last autosave, no connection closed cleanly).
+pf_mqtt_kill() {
+	[[ -n $PF_MQTT_PID ]] || pf_fail "pf_mqtt_kill: mosquitto is not running"
+	pf__stop_pid "$PF_MQTT_PID" KILL 10
+	PF_MQTT_PID=""
 }
 
 pf_mqtt_restart() {
