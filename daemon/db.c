@@ -606,25 +606,25 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	struct pf_sockwatch *w = h->data;
 	struct pf_db *db = w->data;
 
-	if (status < 0) {
-		/* libuv has stopped the handle: the socket has an error (a reset, say). Read
-		 * what arrived before it, so the server's own words reach the log, then give
-		 * the connection up: a TCP socket in error never recovers. */
+	/* status < 0: libuv has stopped the handle because the socket has an error (it says
+	 * EBADF for any POLLERR, whatever the error: its text would mislead). */
+	if (status < 0)
 		pf_sockwatch_stopped(w);
+	if (status < 0 && db->state != PF_DB_CONNECTING) {
+		/* Read what arrived before the error, so the server's own words reach the log,
+		 * then give the connection up: a TCP socket in error never recovers. */
 		if (db->conn && db->state == PF_DB_READY && PQconsumeInput(db->conn))
 			drain_results(db);
-		if (db->conn) {
-			char why[256];
-
-			snprintf(why, sizeof(why), "%s (socket: %s)",
-				 PQstatus(db->conn) == CONNECTION_BAD ? PQerrorMessage(db->conn)
-								      : "connection broken",
-				 uv_strerror(status));
-			lose(db, why);
-		}
+		if (db->conn)
+			lose(db, PQstatus(db->conn) == CONNECTION_BAD
+					 ? PQerrorMessage(db->conn)
+					 : "the connection's socket reported an error (reset or "
+					   "unreachable)");
 		return;
 	}
 	if (db->state == PF_DB_CONNECTING) {
+		/* also after an error: PQconnectPoll reads the socket's error and says what it
+		 * was (refused, unreachable), or tries the server's next address */
 		connect_step(db);
 		if (db->state == PF_DB_PREPARING && do_flush(db))
 			sync_poll(db);
