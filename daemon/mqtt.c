@@ -126,9 +126,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	struct pf_mqtt *m = w->data;
 
 	if (status < 0) {
-		/* libuv has stopped the handle; libmosquitto finds the error reading, or else
-		 * sync_poll watches again and the next read or keepalive does. */
-		pf_warn("mqtt: socket error: %s", uv_strerror(status));
+		/* libuv has stopped the handle (it says EBADF for any POLLERR: its text would
+		 * mislead); libmosquitto finds the error reading and the connection's loss is
+		 * logged then, or else sync_poll watches again and the next read or keepalive
+		 * does. */
+		pf_debug("mqtt: the socket reported an error; reading it");
 		pf_sockwatch_stopped(w);
 		events = UV_READABLE;
 	}
@@ -260,10 +262,14 @@ static void schedule_retry(struct pf_mqtt *m, const char *why, int code)
 	close_poll(m);
 	if (m->state == PF_MQTT_STOPPING || m->stopped_cb)
 		return;
-	/* Logged once per change of cause, not per attempt. */
+	/* Logged once per change of cause, not per attempt; without the full stop that
+	 * mosquitto_strerror's sentences end with. */
 	if (code != m->last_error) {
-		pf_warn("mqtt: broker %s:%d unavailable: %s; retrying with backoff up to %d s",
-			m->cfg->mqtt.host, m->cfg->mqtt.port, why, m->cfg->mqtt.reconnect_max);
+		int n = (int)strlen(why);
+
+		n -= n > 0 && why[n - 1] == '.';
+		pf_warn("mqtt: broker %s:%d unavailable: %.*s; retrying with backoff up to %d s",
+			m->cfg->mqtt.host, m->cfg->mqtt.port, n, why, m->cfg->mqtt.reconnect_max);
 		m->last_error = code;
 	} else {
 		pf_debug("mqtt: broker still unavailable: %s", why);
@@ -327,6 +333,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
 	struct pf_mqtt *m = obj;
 	bool was_connected = m->state == PF_MQTT_CONNECTED;
+	int err = errno; /* with MOSQ_ERR_ERRNO, the cause; the calls below may change it */
 
 	mosquitto_log_callback_set(mosq, on_lib_log);
 	close_poll(m); /* libmosquitto has closed its fd: ours is a duplicate */
@@ -337,7 +344,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 	}
 	if (was_connected && m->cb.on_state)
 		m->cb.on_state(m->ctx, false);
-	schedule_retry(m, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
+	schedule_retry(m, rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc),
 		       was_connected ? -1 : rc);
 }
 
