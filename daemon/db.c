@@ -413,13 +413,13 @@ static int check_schema(struct pf_db *db, PGresult *r)
 	if (v > PF_SCHEMA_VERSION)
 		snprintf(db->schema_problem, sizeof(db->schema_problem),
 			 "the database schema is at version %ld, newer than this parkfeedd (%s) "
-			 "knows (%d): upgrade parkfeedd; messages are kept in the spool meanwhile",
+			 "knows (%d): upgrade parkfeedd",
 			 v, PF_VERSION, PF_SCHEMA_VERSION);
 	else if (v >= 0 || (code && (strcmp(code, "42883") == 0 || strcmp(code, "3F000") == 0 ||
 				     strcmp(code, "42P01") == 0)))
 		snprintf(db->schema_problem, sizeof(db->schema_problem),
 			 "the database schema is at version %s, this parkfeedd needs %d: run "
-			 "parkfeedctl migrate; messages are kept in the spool meanwhile",
+			 "parkfeedctl migrate",
 			 v >= 0 ? PQgetvalue(r, 0, 0) : "6 or older", PF_SCHEMA_VERSION);
 	else
 		return 1; /* another error: reported as such */

@@ -28,6 +28,8 @@ pf_wait_health 503 10 'run parkfeedctl migrate'
 "$PF_SIM" --port "$PF_MQTT_PORT" --lots 5 --count 50 --rate 500 --seq --base-time "$base" >/dev/null
 pf_wait_metric parkfeed_messages_acknowledged_total 50 10
 pf_assert_eq "$(pf_psql "SELECT count(*) FROM parking.occupancy")" 0 "nothing written to the old schema"
+grep 'run parkfeedctl migrate' "$PF_TMP/daemon.log" | grep -q 'spool.*spool' &&
+	pf_fail "the line says the same twice: $(grep 'run parkfeedctl migrate' "$PF_TMP/daemon.log")"
 (( $(grep -c 'run parkfeedctl migrate' "$PF_TMP/daemon.log") == 1 )) ||
 	pf_fail "the schema was reported more than once: $(grep 'run parkfeedctl migrate' "$PF_TMP/daemon.log")"
 
