@@ -184,7 +184,9 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	(void)cls;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
-	pf_warn("metrics: %s", buf);
+	/* a line per refused or broken connection: a client flooding the port must not flood
+	 * the journal too */
+	pf_log_limited(PF_LOG_WARNING, "metrics-http", "metrics: %s", buf);
 }
 
 int pf_metrics_start(struct pf_metrics *m, const char *listen, char *err, size_t errlen)

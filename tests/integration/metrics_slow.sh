@@ -2,7 +2,8 @@
 # Slow clients cannot starve /healthz and /metrics: 40 connections from one address that
 # trickle a request a byte at a time hold at most the per-address share of the metrics
 # server, /healthz and /metrics keep answering from another address, and a client that
-# never finishes its request is cut off at the deadline however steadily it trickles.
+# never finishes its request is cut off at the deadline however steadily it trickles; the
+# refusals do not flood the log.
 set -euo pipefail
 source "$(dirname "$0")/../lib/env.sh"
 pf_env_init
@@ -77,5 +78,8 @@ pf_log "slow clients kept past their first second: $kept of 40; longest open: $l
 # The deadline is 5 s from accept; the check runs every second.
 [[ ${longest%.*} -lt 8 ]] || pf_fail "a trickling client stayed $longest s (deadline 5 s)"
 pf_daemon_wait_log 'metrics: a client sent no complete request within 5000 ms' 5
+# libmicrohttpd's line per refused connection is rate-limited: the journal is not flooded
+n=$(grep -c 'metrics: Server reached connection limit' "$PF_TMP/daemon.log" || true)
+(( n <= 5 )) || pf_fail "$n lines of refused connections in the log (at most 5 per 10 s)"
 pf_daemon_stop
 pf_pass
