@@ -8,41 +8,33 @@ source "$PF_SOURCE_DIR/tests/lib/env.sh"
 pf_env_init
 cd "$PF_TMP"
 
-expect() { # EXIT_STATUS STREAM_FRAGMENT COMMAND...
-	local want=$1 fragment=$2 out rc=0
-	shift 2
-	out=$("$@" 2>&1) || rc=$?
-	pf_assert_eq "$rc" "$want" "exit status of $*"
-	[[ $out == *"$fragment"* ]] || pf_fail "$*: no [$fragment] in: $out"
-}
-
 version=$(sed -n 's/^project(parkfeed VERSION \([0-9.]*\).*/\1/p' "$PF_SOURCE_DIR/CMakeLists.txt")
-expect 0 "parkfeed-api $version" "$PF_API" --version
-expect 0 "usage: parkfeed-api -c FILE" "$PF_API" --help
-expect 2 "no configuration file: give -c FILE" "$PF_API"
-expect 2 "unexpected argument" "$PF_API" -c x.conf extra
+pf_expect_run 0 "parkfeed-api $version" "$PF_API" --version
+pf_expect_run 0 "usage: parkfeed-api -c FILE" "$PF_API" --help
+pf_expect_run 2 "no configuration file: give -c FILE" "$PF_API"
+pf_expect_run 2 "unexpected argument" "$PF_API" -c x.conf extra
 
 mkdir -p web
 pf_api_conf_write ok.conf
-expect 0 "parkfeed-api: configuration ok.conf is valid" "$PF_API" -t -c ok.conf
-expect 0 "configuration $PF_SOURCE_DIR/config/parkfeed-api.conf is valid" "$PF_API" -t -c "$PF_SOURCE_DIR/config/parkfeed-api.conf"
+pf_expect_run 0 "parkfeed-api: configuration ok.conf is valid" "$PF_API" -t -c ok.conf
+pf_expect_run 0 "configuration $PF_SOURCE_DIR/config/parkfeed-api.conf is valid" "$PF_API" -t -c "$PF_SOURCE_DIR/config/parkfeed-api.conf"
 out=$("$PF_API" -t -c "$PF_SOURCE_DIR/config/parkfeed-api.conf" 2>&1 >/dev/null)
 [[ $out == *"warning: [web] root /usr/share/parkfeed/web is not a directory"* || -d /usr/share/parkfeed/web ]] ||
 	pf_fail "no warning for a missing web root: $out"
 printf '[api]\nlisten = 127.0.0.1:8080\nthreds = 4\n' >typo.conf
-expect 1 "parkfeed-api: typo.conf:3: [api] threds: unknown key (did you mean threads?)" "$PF_API" -t -c typo.conf
+pf_expect_run 1 "parkfeed-api: typo.conf:3: [api] threds: unknown key (did you mean threads?)" "$PF_API" -t -c typo.conf
 printf '[api]\nrate_limit = fast\n' >bad.conf
-expect 1 'bad.conf:2: [api] rate_limit: "fast" is not a whole number (allowed: 0..1000000)' "$PF_API" -t -c bad.conf
+pf_expect_run 1 'bad.conf:2: [api] rate_limit: "fast" is not a whole number (allowed: 0..1000000)' "$PF_API" -t -c bad.conf
 printf '[web]\ntile_url = ftp://x/{z}/{x}/{y}\n' >tiles.conf
-expect 1 'tiles.conf:2: [web] tile_url: "ftp://x/{z}/{x}/{y}" is not a tile URL template' "$PF_API" -t -c tiles.conf
-expect 1 "cannot read nothere.conf: No such file or directory (check -c PATH)" "$PF_API" -t -c nothere.conf
+pf_expect_run 1 'tiles.conf:2: [web] tile_url: "ftp://x/{z}/{x}/{y}" is not a tile URL template' "$PF_API" -t -c tiles.conf
+pf_expect_run 1 "cannot read nothere.conf: No such file or directory (check -c PATH)" "$PF_API" -t -c nothere.conf
 printf '[postgres]\npassword_file = /nonexistent/pg-password\n' >pw.conf
-expect 1 "[postgres] password_file: cannot read secret /nonexistent/pg-password: No such file or directory" \
+pf_expect_run 1 "[postgres] password_file: cannot read secret /nonexistent/pg-password: No such file or directory" \
 	"$PF_API" -t -c pw.conf
 printf '[postgres]\npassword_file = pg-password\n' >cred.conf
-expect 1 '$CREDENTIALS_DIRECTORY is not set' env -u CREDENTIALS_DIRECTORY "$PF_API" -t -c cred.conf
+pf_expect_run 1 '$CREDENTIALS_DIRECTORY is not set' env -u CREDENTIALS_DIRECTORY "$PF_API" -t -c cred.conf
 mkdir -p creds && printf 'secret\n' >creds/pg-password
-expect 0 "is valid" env CREDENTIALS_DIRECTORY="$PF_TMP/creds" "$PF_API" -t -c cred.conf
+pf_expect_run 0 "is valid" env CREDENTIALS_DIRECTORY="$PF_TMP/creds" "$PF_API" -t -c cred.conf
 pf_log "-t, --version and the configuration's messages"
 
 # A port someone else holds: a clear error, exit 1.
@@ -52,7 +44,7 @@ holder=$!
 pf_track_pid "$holder"
 for _ in $(seq 50); do ss -ltnH "sport = :$busy" | grep -q . && break; sleep 0.1; done
 pf_api_conf_write busy.conf api.listen="127.0.0.1:$busy" postgres.conninfo="host=127.0.0.1 port=1 dbname=x"
-expect 1 "[api] listen: cannot serve HTTP on 127.0.0.1:$busy: Address already in use" "$PF_API" -c busy.conf
+pf_expect_run 1 "[api] listen: cannot serve HTTP on 127.0.0.1:$busy: Address already in use" "$PF_API" -c busy.conf
 kill "$holder"
 
 # ---- what 009 grants: to parkfeed_reader, and to nobody else but operators' reads ----

@@ -33,7 +33,7 @@
 #   parkfeed-api: pf_api_conf_write pf_api_start pf_api_stop pf_api_wait_ready pf_api_get
 #   standby:    pf_pg_standby_start (a streaming replica of the test cluster)
 #   systemd:    pf_notify_listen pf_wait_notify (a stand-in for the notification socket)
-#   reporting:  pf_log pf_fail pf_pass pf_skip pf_assert_eq pf_wait_log
+#   reporting:  pf_log pf_fail pf_pass pf_skip pf_assert_eq pf_expect_run pf_wait_log
 # Files in $PF_TMP: daemon.log, mosquitto.log (its conf: mosquitto.conf), pg.log, pg/ (data),
 # pgsock/, spool/, api.log, pg-standby/ (data) and pg-standby.log.
 #
@@ -71,6 +71,16 @@ pf_assert_eq() {
 	if [[ "$1" != "$2" ]]; then
 		pf_fail "${3:-values differ}: expected [$2], got [$1]"
 	fi
+}
+
+# pf_expect_run STATUS FRAGMENT COMMAND...: COMMAND exits with STATUS and its output (stdout
+# and stderr) contains FRAGMENT.
+pf_expect_run() {
+	local want=$1 fragment=$2 out rc=0
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	pf_assert_eq "$rc" "$want" "exit status of $*"
+	[[ $out == *"$fragment"* ]] || pf_fail "$*: no [$fragment] in: $out"
 }
 
 # pf_wait_log FILE REGEX [TIMEOUT_S] [FROM_BYTE]: until a line of FILE written after byte
