@@ -24,7 +24,8 @@ import urllib.request
 import zoneinfo
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                        TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -37,6 +38,7 @@ DESKTOP = (1366, 900)
 PHONE = (390, 844)
 
 API = os.environ["PF_API_URL"]
+REDRAWN = (NoSuchElementException, StaleElementReferenceException)
 OUT = sys.argv[1]
 
 
@@ -145,7 +147,8 @@ class Browser:
 
     def wait(self, what, cond, timeout=20):
         try:
-            return WebDriverWait(self.d, timeout, poll_frequency=0.2).until(lambda d: cond())
+            return WebDriverWait(self.d, timeout, poll_frequency=0.2,
+                                 ignored_exceptions=REDRAWN).until(lambda d: cond())
         except TimeoutException:
             self.shot(f"FAILED-{what.replace(' ', '-')[:40]}")
             fail(f"timed out waiting for {what}")
@@ -159,7 +162,8 @@ class Browser:
             last[0] = agree()
             return last[0] is None
         try:
-            WebDriverWait(self.d, timeout, poll_frequency=0.3).until(lambda d: cond())
+            WebDriverWait(self.d, timeout, poll_frequency=0.3,
+                          ignored_exceptions=REDRAWN).until(lambda d: cond())
         except TimeoutException:
             self.shot(f"FAILED-{what.split()[0]}")
             fail(f"{what}: {last[0]}")
@@ -169,6 +173,30 @@ class Browser:
 
     def one(self, selector):
         return self.d.find_element(By.CSS_SELECTOR, selector)
+
+    # The page redraws the list, the districts and the markers whenever new data arrives (the
+    # demo lots keep reporting), so an element found a moment ago may be gone: every read and
+    # click finds its element again and retries once the redraw is over.
+    def fresh(self, act, tries=10):
+        for i in range(tries):
+            try:
+                return act()
+            except StaleElementReferenceException:
+                if i == tries - 1:
+                    raise
+                time.sleep(0.05)
+
+    def text(self, selector):
+        return self.fresh(lambda: self.one(selector).text)
+
+    def attr(self, selector, name):
+        return self.fresh(lambda: self.one(selector).get_attribute(name))
+
+    def attrs(self, selector, name):
+        return self.fresh(lambda: [e.get_attribute(name) for e in self.css(selector)])
+
+    def click(self, selector):
+        self.fresh(lambda: self.one(selector).click())
 
     def shot(self, name, full=False):
         path = os.path.join(OUT, f"{name}.png")
@@ -252,7 +280,7 @@ def measure_first_load(b):
         lines.append(f"  {w:>8} {c:>8}  {typ or '':<10} {url[len(API):] or '/'}")
     # Chart.js comes only with the first curve.
     before = len(reqs)
-    b.one("#lots-body tr:not([data-share='grey']) button").click()
+    b.click("#lots-body tr:not([data-share='grey']) button")
     b.wait("Chart.js", lambda: b.js("return !!window.Chart && !!Chart.getChart(document.getElementById('curve'))"))
     time.sleep(0.5)
     later = b.requests()[before:]
@@ -339,8 +367,8 @@ def check_popup(b, lot, lang):
     for w in (lot["name"], f"{lot['free']:,} / {lot['total']:,}", hms, fresh):
         if w not in text:
             fail(f"the popup of {lot['id']} lacks {w!r} (Asia/Shanghai time {hms}): {text!r}")
-    if b.one("#detail-title").text != lot["name"]:
-        fail(f"the detail panel shows {b.one('#detail-title').text!r}, not {lot['name']!r}")
+    if b.text("#detail-title") != lot["name"]:
+        fail(f"the detail panel shows {b.text('#detail-title')!r}, not {lot['name']!r}")
 
 
 def check_curve(b, path, field):
@@ -354,7 +382,7 @@ def check_curve(b, path, field):
     same = sum(1 for g, w in zip(got, want) if g == w)
     if same < len(want) - 1 or not any(v is not None for v in got):
         fail(f"{path}: the chart shows {got}, the API {want}")
-    label = b.one("#curve").get_attribute("aria-label") or ""
+    label = b.attr("#curve", "aria-label") or ""
     if not label:
         fail("the chart has no text alternative (aria-label)")
 
@@ -363,12 +391,12 @@ def check_filters_and_sort(b):
     lots = db_lots()
     districts = sorted({x["district"] for x in lots.values() if x["district"]})
     d = districts[len(districts) // 2]
-    Select(b.one("#filter-district")).select_by_value(d)
+    b.fresh(lambda: Select(b.one("#filter-district")).select_by_value(d))
     ids = [r["id"] for r in list_rows(b)]
     want = sorted(k for k, v in lots.items() if v["district"] == d)
     if sorted(ids) != want:
         fail(f"filter {d}: the list shows {ids}, expected {want}")
-    Select(b.one("#filter-district")).select_by_value("")
+    b.fresh(lambda: Select(b.one("#filter-district")).select_by_value(""))
     probe = next(v for v in lots.values() if v["name"])
     word = probe["name"].split()[-1][:3]
     box = b.one("#filter-text")
@@ -382,23 +410,23 @@ def check_filters_and_sort(b):
     box.send_keys(Keys.DELETE)
     b.wait("the unfiltered list", lambda: len(b.css("#lots-body tr")) == len(lots))
     # Sort by free spaces: most first, then fewest first; lots without data last both ways.
-    b.one("th[data-sort='free'] button").click()
+    b.click("th[data-sort='free'] button")
     for direction in ("descending", "ascending"):
-        if b.one("th[data-sort='free']").get_attribute("aria-sort") != direction:
+        if b.attr("th[data-sort='free']", "aria-sort") != direction:
             fail(f"aria-sort is not {direction}")
         frees = [lots[r["id"]]["free"] for r in list_rows(b)]
         known = [f for f in frees if f is not None]
         if frees[:len(known)] != sorted(known, reverse=direction == "descending"):
             fail(f"sorted {direction} by free spaces: {frees}")
-        b.one("th[data-sort='free'] button").click()
-    b.one("th[data-sort='name'] button").click()
+        b.click("th[data-sort='free'] button")
+    b.click("th[data-sort='name'] button")
 
 
 def check_keyboard(b):
     """From the search box, Tab reaches the list's first lot; Enter selects it; the tabs move
     with the arrow keys."""
-    b.one("#filter-text").click()
-    first = b.one("#lots-body tr").get_attribute("data-lot")
+    b.click("#filter-text")
+    first = b.attr("#lots-body tr", "data-lot")
     for _ in range(6):
         ActionChains(b.d).send_keys(Keys.TAB).perform()
         if b.js("return document.activeElement.closest('#lots-body tr')?.dataset.lot") == first:
@@ -406,11 +434,11 @@ def check_keyboard(b):
     else:
         fail("Tab from the search box does not reach the list's first lot")
     ActionChains(b.d).send_keys(Keys.ENTER).perform()
-    b.wait("the detail of the lot chosen with Enter", lambda: b.one("#detail-title").text ==
-           b.one(f"#lots-body tr[data-lot='{first}'] .lot-name").text)
-    b.one("#tab-lots").click()
+    b.wait("the detail of the lot chosen with Enter", lambda: b.text("#detail-title") ==
+           b.text(f"#lots-body tr[data-lot='{first}'] .lot-name"))
+    b.click("#tab-lots")
     ActionChains(b.d).send_keys(Keys.ARROW_RIGHT).perform()
-    if b.js("return document.activeElement.id") != "tab-districts" or b.one("#districts-panel").get_attribute("hidden") is not None:
+    if b.js("return document.activeElement.id") != "tab-districts" or b.attr("#districts-panel", "hidden") is not None:
         fail("ArrowRight on the tabs does not open the districts")
     ActionChains(b.d).send_keys(Keys.ARROW_LEFT).perform()
     ActionChains(b.d).send_keys(Keys.ESCAPE).perform()
@@ -418,7 +446,7 @@ def check_keyboard(b):
 
 
 def check_districts(b):
-    b.one("#tab-districts").click()
+    b.click("#tab-districts")
 
     def agree():
         db = db_districts()
@@ -438,16 +466,15 @@ def check_districts(b):
         return None
     b.until_agree("the district panel differs from parking.district_overview", agree)
     # A district's button: its lots in the list, its curve.
-    row = b.css("#districts-body th button")[0]
-    name = row.text
-    row.click()
-    b.wait("the district's detail", lambda: b.one("#detail-title").text == name)
+    name = b.text("#districts-body th button")
+    b.click("#districts-body th button")
+    b.wait("the district's detail", lambda: b.text("#detail-title") == name)
     check_curve(b, "/v1/districts/" + urllib.request.quote(name) + "/history", "free")
-    if Select(b.one("#filter-district")).first_selected_option.get_attribute("value") != name:
+    if b.fresh(lambda: Select(b.one("#filter-district")).first_selected_option.get_attribute("value")) != name:
         fail("choosing a district does not filter the list")
-    b.one("#detail-close").click()
-    b.one("#tab-lots").click()
-    Select(b.one("#filter-district")).select_by_value("")
+    b.click("#detail-close")
+    b.click("#tab-lots")
+    b.fresh(lambda: Select(b.one("#filter-district")).select_by_value(""))
 
 
 def check_near(b, crs="wgs84"):
@@ -456,11 +483,11 @@ def check_near(b, crs="wgs84"):
     m = b.one("#map")
     ActionChains(b.d).move_to_element_with_offset(m, 40, 30).click().perform()
     b.wait("nearest lots of a clicked point", lambda: b.css("#near-list li") and
-           b.one("#near-list").get_attribute("data-lon"))
-    lon = float(b.one("#near-list").get_attribute("data-lon"))
-    lat = float(b.one("#near-list").get_attribute("data-lat"))
+           b.attr("#near-list", "data-lon"))
+    lon = float(b.attr("#near-list", "data-lon"))
+    lat = float(b.attr("#near-list", "data-lat"))
     want = [f["properties"]["id"] for f in api(f"/v1/lots?near={lon:.6f},{lat:.6f}&limit=10{suffix}")["features"]]
-    got = [li.get_attribute("data-lot") for li in b.css("#near-list li")]
+    got = b.attrs("#near-list li", "data-lot")
     if got != want:
         fail(f"near the clicked point {lon},{lat}: the page lists {got}, the API {want}")
     b.shot("map-desktop-zh-near" if crs == "wgs84" else "map-desktop-tiles-gcj02")
@@ -471,16 +498,16 @@ def check_near(b, crs="wgs84"):
     b.d.execute_cdp_cmd("Browser.grantPermissions", {"origin": API, "permissions": ["geolocation"]})
     b.d.execute_cdp_cmd("Emulation.setGeolocationOverride",
                         {"latitude": lat, "longitude": lon, "accuracy": 10})
-    b.one("#near-me").click()
-    b.wait("nearest lots of the browser's position", lambda: b.one("#near-list").get_attribute("data-lon") == str(lon))
+    b.click("#near-me")
+    b.wait("nearest lots of the browser's position", lambda: b.attr("#near-list", "data-lon") == str(lon))
     want = [f["properties"]["id"] for f in api(f"/v1/lots?near={lon},{lat}&limit=10")["features"]]
-    got = [li.get_attribute("data-lot") for li in b.css("#near-list li")]
+    got = b.attrs("#near-list li", "data-lot")
     if got != want:
         fail(f"near the browser's position: the page lists {got}, the API {want}")
-    dist = b.css("#near-list li .distance")[0].text
+    dist = b.text("#near-list li .distance")
     if not dist.endswith(" m") and not dist.endswith(" km"):
         fail(f"a distance reads {dist!r}")
-    b.one("#tab-lots").click()
+    b.click("#tab-lots")
 
 
 def make_stale(b, lots, spare):
@@ -505,10 +532,10 @@ def make_stale(b, lots, spare):
     if now not in ("stale", "offline"):
         fail(f"{lot['id']} is {now} after setting its interval to {interval} s (silent {age:.1f} s)")
     sel = f"path.lot-marker[data-lot='{lot['id']}']"
-    b.wait(f"{lot['id']} turning grey", lambda: b.one(sel).get_attribute("data-share") == "grey")
-    if b.one(sel).get_attribute("fill") != COLOURS["grey"]:
-        fail(f"{lot['id']} is not filled grey: {b.one(sel).get_attribute('fill')}")
-    fresh = b.one(f"#lots-body tr[data-lot='{lot['id']}'] .fresh").text
+    b.wait(f"{lot['id']} turning grey", lambda: b.attr(sel, "data-share") == "grey")
+    if b.attr(sel, "fill") != COLOURS["grey"]:
+        fail(f"{lot['id']} is not filled grey: {b.attr(sel, 'fill')}")
+    fresh = b.text(f"#lots-body tr[data-lot='{lot['id']}'] .fresh")
     if fresh not in ("数据滞后", "离线"):
         fail(f"{lot['id']}'s row says {fresh!r}, not stale or offline")
     if b.js("return window.pfSentinel") != 1 or \
@@ -528,16 +555,16 @@ def publish_update(b, lots, stale_id):
     subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", os.environ["PF_MQTT_PORT"], "-q", "1",
                     "-t", f"parking/{lot['id']}/occupancy", "-m", payload], check=True)
     sel = f"#lots-body tr[data-lot='{lot['id']}'] .free"
-    b.wait(f"{lot['id']} showing {free} free", lambda: b.one(sel).text == f"{free:,}")
+    b.wait(f"{lot['id']} showing {free} free", lambda: b.text(sel) == f"{free:,}")
     m = f"path.lot-marker[data-lot='{lot['id']}']"
-    if b.one(m).get_attribute("data-share") != "few":
+    if b.attr(m, "data-share") != "few":
         fail(f"{lot['id']} with {free} of {lot['total']} free is not red")
     log(f"an observation of {lot['id']} ({free} free) reached the list and the map without a reload")
 
 
 def show_all(b):
     """The map's own button back to the whole city (for the screenshots)."""
-    b.one("#show-all").click()
+    b.click("#show-all")
     time.sleep(0.6)  # the zoom's animation
 
 
@@ -549,7 +576,7 @@ def check_outage(b):
     os.kill(pid, signal.SIGSTOP)
     try:
         b.wait("the page saying the server does not answer",
-               lambda: b.one("#alert").is_displayed() and "服务器没有应答" in b.one("#alert").text)
+               lambda: b.one("#alert").is_displayed() and "服务器没有应答" in b.text("#alert"))
         if len(b.css("#lots-body tr")) != rows:
             fail("the list changed while the server did not answer")
     finally:
@@ -560,8 +587,8 @@ def check_outage(b):
 
 def check_language(b, lang):
     want = {"zh": ("zh-CN", "停车场", "名称", "English"), "en": ("en-US", "Lots", "Name", "中文")}[lang]
-    got = (b.js("return document.documentElement.lang"), b.one("#tab-lots").text,
-           b.one("th[data-sort='name'] button").text, b.one("#lang-switch").text)
+    got = (b.js("return document.documentElement.lang"), b.text("#tab-lots"),
+           b.text("th[data-sort='name'] button"), b.text("#lang-switch"))
     if got != want:
         fail(f"language {lang}: {got}, expected {want}")
 
@@ -602,8 +629,8 @@ def check_ledger(b, year, as_of, lang):
     if norm != cmp_want:
         fail(f"the ledger ({lang}) differs from parkfeedctl progress --format csv:\n"
              f"page: {norm}\ncsv:  {cmp_want}")
-    title = b.one("#ledger-title").text
-    if str(year) not in title or as_of not in b.one("#ledger-note").text:
+    title = b.text("#ledger-title")
+    if str(year) not in title or as_of not in b.text("#ledger-note"):
         fail(f"the ledger's title does not name {year} and {as_of}: {title!r}")
     log(f"the ledger ({lang}) matches parkfeedctl progress --format csv cell by cell ({len(want)} rows)")
 
@@ -639,7 +666,7 @@ def check_tiles(b, tile_origin):
         fail("no /v1/lots?crs=gcj02 request")
     if not any(u.startswith(tile_origin + "/") for u in urls):
         fail(f"no tile from {tile_origin}")
-    if "© 测试瓦片" not in b.one(".leaflet-control-attribution").text:
+    if "© 测试瓦片" not in b.text(".leaflet-control-attribution"):
         fail("the tile attribution is not shown")
     check_near(b, "gcj02")
 
@@ -675,7 +702,7 @@ def main():
         check_popup(b, shown, "zh")
         check_curve(b, f"/v1/lots/{shown['id']}/history", "free_avg")
         b.shot("map-desktop-zh-lot")
-        b.one("#detail-close").click()
+        b.click("#detail-close")
         check_filters_and_sort(b)
         check_keyboard(b)
         check_districts(b)
@@ -685,23 +712,23 @@ def main():
         publish_update(b, db_lots(), stale)
         check_list_and_markers(b, "zh")
         check_outage(b)
-        b.one("#tab-lots").click()
+        b.click("#tab-lots")
         show_all(b)
         b.shot("map-desktop-zh")
 
-        b.one("#lang-switch").click()
+        b.click("#lang-switch")
         check_language(b, "en")
         check_list_and_markers(b, "en")
         check_popup(b, db_lots()[shown["id"]], "en")
         b.shot("map-desktop-en")
-        b.one("#detail-close").click()
+        b.click("#detail-close")
 
         b.size(*PHONE, mobile=True)
         time.sleep(0.5)
         check_fits(b, PHONE[0])
         show_all(b)
         b.shot("map-phone-en", full=True)
-        b.one("#lang-switch").click()
+        b.click("#lang-switch")
         check_language(b, "zh")
         check_list_and_markers(b, "zh")
         b.shot("map-phone-zh", full=True)
@@ -710,10 +737,10 @@ def main():
 
         check_ledger(b, year, as_of, "zh")
         b.shot("ledger-desktop-zh")
-        b.one("#lang-switch").click()
+        b.click("#lang-switch")
         check_ledger(b, year, as_of, "en")
         b.shot("ledger-desktop-en")
-        b.one("#lang-switch").click()
+        b.click("#lang-switch")
         b.size(*PHONE, mobile=True)
         b.d.refresh()
         b.wait("the ledger on a phone", lambda: len(b.css("#ledger-body tr")) > 0)
