@@ -1,5 +1,6 @@
-# bench/lib.sh: what bench/feed_latency.sh and bench/shared_drain.sh share. Source it after the
-# options are read: it starts the test environment (tests/lib/env.sh) and checks the programs.
+# bench/lib.sh: what the benchmarks (run.sh, feed_latency.sh, shared_drain.sh) share. Source it
+# after the options are read: it starts the test environment (tests/lib/env.sh) and checks the
+# programs.
 #
 #   say TEXT...      a line of the report ($report) and of the output
 #   calc EXPR        floating point through awk

@@ -65,12 +65,8 @@ done
 	{ echo "bench/run.sh: --live-rates wants N[,N...]" >&2; exit 2; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PF_SOURCE_DIR=${PF_SOURCE_DIR:-$(cd "$here/.." && pwd)}
-export PF_SOURCE_DIR
-export PF_TEST_NAME=bench
-# shellcheck source-path=SCRIPTDIR/.. source=tests/lib/env.sh
-source "$PF_SOURCE_DIR/tests/lib/env.sh"
-pf_env_init
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"  # the test environment, the programs, say, calc, now_ms, busy, cpu_ticks
 
 skipped() { [[ ",$skip," == *",$1,"* ]]; }
 
@@ -80,39 +76,13 @@ if [[ -n $out ]]; then
 fi
 results=$PF_TMP/results.env
 : >"$results"
-report=$PF_TMP/report.md
-: >"$report"
 
 # key=value lines for scripts (tests/integration/bench_smoke.sh reads them).
 result() {
 	printf '%s=%s\n' "$1" "$2" >>"$results"
 }
 
-say() {
-	printf '%s\n' "$*" | tee -a "$report"
-}
-
-now_ms() {
-	local t=${EPOCHREALTIME//[!0-9]/}
-	echo $(( 10#$t / 1000 ))
-}
-
-# calc EXPR: floating point through awk.
-calc() {
-	awk "BEGIN { printf \"%s\", $1 }" 2>/dev/null
-}
-
 clk_tck=$(getconf CLK_TCK)
-
-# cpu_ticks PID: utime + stime of the whole process (every thread), in clock ticks.
-cpu_ticks() {
-	local st
-	read -r st <"/proc/$1/stat"
-	st=${st##*) }
-	# shellcheck disable=SC2086  # split into fields on purpose
-	set -- $st
-	echo $(( ${12} + ${13} ))
-}
 
 # tree_ticks PID: utime + stime of a process, of its children that have exited (cutime +
 # cstime) and of those still running: PostgreSQL's postmaster and its backends.
@@ -143,19 +113,9 @@ loadavg() {
 	cut -d' ' -f1-3 /proc/loadavg
 }
 
-# machine_ticks: "BUSY TOTAL" clock ticks of all CPUs since boot (/proc/stat: busy is
-# everything but idle and iowait, steal included: time the VM wanted and did not get).
-machine_ticks() {
-	local user nice sys idle iowait irq softirq steal
-	read -r _ user nice sys idle iowait irq softirq steal _ </proc/stat
-	echo "$(( user + nice + sys + irq + softirq + steal )) $(( user + nice + sys + idle + iowait + irq + softirq + steal ))"
-}
-
 # ---------------------------------------------------------------------------------------
 # Programs
 
-[[ -x $PF_DAEMON && -x $PF_SIM && -x $PF_CTL ]] ||
-	pf_fail "build first: $PF_DAEMON, $PF_SIM and $PF_CTL are needed (PF_BUILD_DIR=$PF_BUILD_DIR)"
 NULLSUB=${PF_NULLSUB:-$PF_BUILD_DIR/bench/pf-nullsub}
 if [[ ! -x $NULLSUB ]]; then
 	NULLSUB=$PF_TMP/pf-nullsub
@@ -275,7 +235,7 @@ if ! skipped drain; then
 	exec {watch_fd}<"$PF_TMP/drain-watch"
 	mq0=$(cpu_ticks "$PF_MQTT_PID")
 	pg0=$(tree_ticks "$pg_pid")
-	read -r m_busy0 m_all0 <<<"$(machine_ticks)"
+	read -r m_busy0 m_all0 <<<"$(busy)"
 	t0=$(now_ms)
 	pf_daemon_start "$conf"
 	drain_pid=$PF_DAEMON_PID
@@ -296,7 +256,7 @@ if ! skipped drain; then
 		(( $(now_ms) < deadline )) || pf_fail "drain not finished after 1800 s ($got)"
 	done
 	t1=$(now_ms)
-	read -r m_busy1 m_all1 <<<"$(machine_ticks)"
+	read -r m_busy1 m_all1 <<<"$(busy)"
 	hwm=$(status_kib "$drain_pid" VmHWM)
 	ticks=$(cpu_ticks "$drain_pid")
 	mq_ticks=$(( $(cpu_ticks "$PF_MQTT_PID") - mq0 ))
